@@ -1,0 +1,86 @@
+"""payment-platform: one program, every environment. Wiring only; it reads like the architecture.
+
+The profile (config/) decides every size and count; each builder makes one concern under its own
+component and returns a frozen outputs dataclass that later builders take as input.
+"""
+
+import pulumi
+
+import config
+from payment_platform import (
+    audit,
+    cache,
+    compute,
+    database,
+    edge,
+    endpoints,
+    keys,
+    logs,
+    messaging,
+    network,
+    observability,
+    security,
+    storage,
+)
+from payment_platform.tags import register_tagging, standard_tags
+
+profile = config.load(config.runtime_stack_config(), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+register_tagging(standard_tags(profile))
+
+kms = keys.build(profile)
+log_groups = logs.build(profile, kms)
+net = network.build(profile, log_groups)
+sec = security.build(profile, net)
+vpc_endpoints = endpoints.build(profile, net, sec)
+buckets = storage.build(profile, kms)
+db = database.build(profile, kms, log_groups, net, sec)
+redis = cache.build(profile, kms, log_groups, net, sec)
+queues = messaging.build(profile, kms)
+lb = edge.build(profile, log_groups, net, sec)
+services = compute.build(
+    profile,
+    keys=kms,
+    logs=log_groups,
+    network=net,
+    security=sec,
+    endpoints=vpc_endpoints,
+    storage=buckets,
+    database=db,
+    cache=redis,
+    messaging=queues,
+    edge=lb,
+)
+trail = audit.build(profile, kms, log_groups, buckets)
+monitoring = observability.build(
+    profile, messaging=queues, database=db, cache=redis, edge=lb, compute=services
+)
+
+pulumi.export("environment", profile.env)
+pulumi.export("environment_suffix", profile.suffix)
+pulumi.export("vpc_id", net.vpc_id)
+pulumi.export("alb_dns_name", lb.alb_dns_name)
+pulumi.export("https_url", lb.https_url)
+pulumi.export("web_acl_arn", lb.web_acl_arn)
+pulumi.export("cluster_name", services.cluster_name)
+pulumi.export("api_service_name", services.api_service_name)
+pulumi.export("worker_service_name", services.worker_service_name)
+pulumi.export("repository_url", services.repository_url)
+pulumi.export("database_writer_endpoint", db.writer_endpoint)
+pulumi.export("database_reader_endpoint", db.reader_endpoint)
+pulumi.export("database_port", db.port)
+pulumi.export("database_secret_arn", db.master_secret_arn)
+pulumi.export("cache_primary_endpoint", redis.primary_endpoint)
+pulumi.export("cache_reader_endpoint", redis.reader_endpoint)
+pulumi.export("cache_port", redis.port)
+pulumi.export("cache_auth_secret_arn", redis.auth_secret_arn)
+pulumi.export("transaction_log_bucket", buckets.transaction_log_bucket_name)
+pulumi.export("payment_queue_url", queues.payment_queue_url)
+pulumi.export("payment_dlq_url", queues.payment_dlq_url)
+pulumi.export("notifications_queue_url", queues.notifications_queue_url)
+pulumi.export("events_topic_arn", queues.events_topic_arn)
+pulumi.export("alerts_topic_arn", queues.alerts_topic_arn)
+pulumi.export("trail_arn", trail.trail_arn)
+pulumi.export("dashboard_name", monitoring.dashboard_name)
+pulumi.export("dashboard_url", monitoring.dashboard_url)
+pulumi.export("api_log_group", log_groups.api_log_group_name)
+pulumi.export("worker_log_group", log_groups.worker_log_group_name)

@@ -1,0 +1,35 @@
+"""`python -m payment_app.api`: serve on 0.0.0.0:8080; uvicorn drains requests on SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from payment_app.api.app import create_app
+from payment_app.config import ConfigError, load_settings
+from payment_app.logs import configure_logging
+
+
+def main() -> None:
+    try:
+        settings = load_settings(role="api")
+    except ConfigError as exc:
+        sys.exit(f"configuration error: {exc}")
+    configure_logging(settings.log_level, "payment-api", settings.environment)
+    uvicorn.run(
+        create_app(settings),
+        host="0.0.0.0",  # container port, reached only through the load balancer
+        port=8080,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        timeout_keep_alive=75,  # longer than the ALB idle timeout (60 s) to avoid 502s
+        timeout_graceful_shutdown=25,
+    )
+
+
+if __name__ == "__main__":
+    main()

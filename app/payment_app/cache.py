@@ -1,0 +1,82 @@
+"""Cache-aside for payment status in Redis; a cache outage degrades to database reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis.asyncio as redis
+from redis.exceptions import RedisError
+
+from payment_app.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_client(settings: Settings) -> redis.Redis:
+    """Redis client; rediss with certificate verification when REDIS_TLS is true."""
+    return redis.Redis(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        password=settings.redis_auth_token or None,
+        ssl=settings.redis_tls,
+        ssl_cert_reqs="required" if settings.redis_tls else "none",
+        socket_timeout=0.5,
+        socket_connect_timeout=1.0,
+        health_check_interval=30,
+        max_connections=100,
+        decode_responses=True,
+    )
+
+
+class PaymentCache:
+    """Readers populate with SET NX; writers overwrite, so a slow reader cannot undo a change."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self.client = client
+        self.ttl = ttl_seconds
+
+    @staticmethod
+    def key(payment_id: str) -> str:
+        return f"payment:v1:{payment_id}"
+
+    async def get_raw(self, payment_id: str) -> str | None:
+        """Cached JSON text (served as-is on a hit), or None on a miss or cache error."""
+        try:
+            raw = await self.client.get(self.key(payment_id))
+        except RedisError as exc:
+            log.warning("cache read failed", extra={"error": type(exc).__name__})
+            return None
+        return raw if isinstance(raw, str) else None
+
+    async def get(self, payment_id: str) -> dict[str, Any] | None:
+        raw = await self.get_raw(payment_id)
+        value = json.loads(raw) if raw is not None else None
+        return value if isinstance(value, dict) else None
+
+    async def populate(self, payment_id: str, view: dict[str, Any]) -> None:
+        """Fill after a miss, without overwriting a fresher value a writer may have set."""
+        try:
+            await self.client.set(self.key(payment_id), json.dumps(view), ex=self.ttl, nx=True)
+        except RedisError as exc:
+            log.warning("cache populate failed", extra={"error": type(exc).__name__})
+
+    async def refresh(self, payment_id: str, view: dict[str, Any]) -> None:
+        """Replace the entry after a status change; fall back to deleting it."""
+        key = self.key(payment_id)
+        try:
+            await self.client.set(key, json.dumps(view), ex=self.ttl)
+            return
+        except RedisError as exc:
+            log.warning("cache refresh failed", extra={"error": type(exc).__name__})
+        await self.invalidate(payment_id)
+
+    async def invalidate(self, payment_id: str) -> None:
+        try:
+            await self.client.delete(self.key(payment_id))
+        except RedisError as exc:
+            log.error("cache invalidation failed", extra={"error": type(exc).__name__})
+
+    async def ping(self) -> None:
+        await self.client.ping()

@@ -1,0 +1,424 @@
+"""The typed, frozen profile every builder consumes.
+
+Each section is named by concern and forbids unknown keys, so a misspelt key in any layer is an
+error instead of a silent default. Field bounds are AWS's (ACU ranges, Fargate sizes, retention
+values CloudWatch accepts); cross-field rules (min <= max, 10x spike headroom, high-availability
+minimums) live in `Profile` validators so they run once, after every layer is merged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from payment_platform import naming
+
+# CloudWatch Logs accepts only these retention values (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+
+# Fargate's valid CPU units -> memory (MiB) pairs.
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+SPIKE_FACTOR = 10  # the platform must absorb a 10x traffic spike by scaling out
+
+
+class RuleViolations(ValueError):
+    """Cross-field rules that failed, each as (dotted key, message), so errors can name the layer."""
+
+    def __init__(self, failed: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{key}: {msg}" for key, msg in failed))
+        self.failed = failed
+
+
+class Section(BaseModel):
+    """Base for every profile section: frozen, strict about unknown keys and types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+Percent = Annotated[int, Field(ge=1, le=100)]
+
+
+class NetworkConfig(Section):
+    """VPC layout: the address range and how many AZs hold subnets and interface endpoints."""
+
+    vpc_cidr: str = Field(
+        description="VPC IPv4 range, /16 to /22 so every AZ gets /26 or more"
+    )
+    az_count: int = Field(
+        ge=2, le=3, description="AZs with subnets; the ALB needs at least 2"
+    )
+    endpoint_az_count: int = Field(
+        ge=1,
+        le=3,
+        description="AZs that hold interface endpoints (each costs per AZ and hour)",
+    )
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(value)
+        except ValueError as exc:
+            raise ValueError(f"not an IPv4 network in CIDR form ({exc})") from None
+        if not 16 <= net.prefixlen <= 22:
+            raise ValueError("prefix length must be /16 to /22")
+        if not net.is_private:
+            raise ValueError("must be a private (RFC 1918) range")
+        return value
+
+
+class ComputeConfig(Section):
+    """ECS Fargate sizing and autoscaling for the API and the queue worker."""
+
+    cpu: int = Field(description="API task CPU units (Fargate: 256..16384)")
+    memory: int = Field(
+        description="API task memory in MiB (a valid Fargate pair with cpu)"
+    )
+    desired_count: int = Field(ge=1, le=100, description="API baseline task count")
+    min_count: int = Field(ge=1, le=100, description="API autoscaling minimum")
+    max_count: int = Field(ge=1, le=1000, description="API autoscaling maximum")
+    cpu_target_percent: Percent = Field(description="target-tracking CPU utilisation")
+    memory_target_percent: Percent = Field(
+        description="target-tracking memory utilisation"
+    )
+    scale_in_cooldown_seconds: int = Field(ge=0, le=3600)
+    scale_out_cooldown_seconds: int = Field(ge=0, le=3600)
+    health_check_grace_seconds: int = Field(ge=0, le=2_147_483_647)
+    container_port: int = Field(
+        ge=1024, le=65535, description="port the API listens on"
+    )
+    health_check_path: str = Field(pattern=r"^/[A-Za-z0-9/_-]*$")
+    worker_cpu: int
+    worker_memory: int
+    worker_min_count: int = Field(ge=0, le=100)
+    worker_max_count: int = Field(ge=1, le=1000)
+    worker_messages_per_task: int = Field(
+        ge=1, le=10_000, description="queue backlog per worker task that scaling tracks"
+    )
+    image_keep_count: int = Field(
+        ge=1, le=1000, description="ECR images kept by lifecycle"
+    )
+
+    @model_validator(mode="after")
+    def _fargate_pairs(self) -> ComputeConfig:
+        for cpu_key, mem_key in (("cpu", "memory"), ("worker_cpu", "worker_memory")):
+            cpu, mem = getattr(self, cpu_key), getattr(self, mem_key)
+            if cpu not in FARGATE_MEMORY:
+                raise ValueError(
+                    f"{cpu_key}={cpu} is not a Fargate CPU size; allowed: {sorted(FARGATE_MEMORY)}"
+                )
+            if mem not in FARGATE_MEMORY[cpu]:
+                allowed = FARGATE_MEMORY[cpu]
+                raise ValueError(
+                    f"{mem_key}={mem} is not valid with {cpu_key}={cpu}; "
+                    f"allowed: {allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+                )
+        return self
+
+
+class DatabaseConfig(Section):
+    """Aurora PostgreSQL Serverless v2: capacity, readers, backups."""
+
+    min_acu: float = Field(
+        ge=0, le=256, description="minimum ACU; 0 lets the writer pause"
+    )
+    max_acu: float = Field(ge=1, le=256, description="maximum ACU")
+    reader_count: int = Field(ge=0, le=15, description="readers besides the writer")
+    backup_retention_days: int = Field(ge=1, le=35)
+    preferred_backup_window: str = Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    preferred_maintenance_window: str = Field(
+        pattern=r"^(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}$"
+    )
+    performance_insights: bool
+    seconds_until_auto_pause: int = Field(
+        ge=300, le=86400, description="idle time before a 0-ACU writer pauses"
+    )
+    database_name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    master_username: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")
+
+    @field_validator("min_acu", "max_acu", mode="before")
+    @classmethod
+    def _half_steps(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, float) and (value * 2) % 1:
+            raise ValueError("ACU values go in steps of 0.5")
+        return value
+
+    @field_validator("master_username")
+    @classmethod
+    def _not_default_admin(cls, value: str) -> str:
+        if value in {"postgres", "admin", "root", "rdsadmin"}:
+            raise ValueError("a default admin user name is not allowed (RDS.24)")
+        return value
+
+
+class CacheConfig(Section):
+    """ElastiCache Redis replication group sizing."""
+
+    node_type: str = Field(pattern=r"^cache\.(t4g|t3|m6g|m7g|r6g|r7g)\.[a-z0-9]+$")
+    replica_count: int = Field(
+        ge=0, le=5, description="replicas per shard; >0 enables failover"
+    )
+    snapshot_retention_days: int = Field(ge=0, le=35)
+    snapshot_window: str = Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    maintenance_window: str = Field(
+        pattern=r"^(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}$"
+    )
+
+
+class MessagingConfig(Section):
+    """SQS redrive and timing."""
+
+    max_receive_count: int = Field(ge=1, le=1000, description="receives before the DLQ")
+    visibility_timeout_seconds: int = Field(ge=0, le=43200)
+    message_retention_seconds: int = Field(ge=60, le=1_209_600)
+    receive_wait_seconds: int = Field(ge=0, le=20, description="long-poll wait")
+
+
+class EdgeConfig(Section):
+    """Load balancer and WAF."""
+
+    ssl_policy: Literal[
+        "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+        "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    ]
+    idle_timeout_seconds: int = Field(ge=1, le=4000)
+    deregistration_delay_seconds: int = Field(ge=0, le=3600)
+    healthy_threshold: int = Field(ge=2, le=10)
+    unhealthy_threshold: int = Field(ge=2, le=10)
+    health_check_interval_seconds: int = Field(ge=5, le=300)
+    waf_rate_limit: int = Field(
+        ge=10, le=2_000_000_000, description="requests per 5 minutes per client IP"
+    )
+
+
+class ObservabilityConfig(Section):
+    """Log retention and alarm thresholds."""
+
+    log_retention_days: int
+    audit_log_retention_days: int
+    alarm_evaluation_periods: int = Field(ge=1, le=100)
+    alb_5xx_threshold: int = Field(ge=1, description="5xx responses per minute")
+    latency_p99_seconds: float = Field(
+        gt=0, le=1.0, description="p99 target response time"
+    )
+    cpu_high_percent: Percent
+    memory_high_percent: Percent
+    dlq_visible_messages: int = Field(ge=1)
+    queue_oldest_message_seconds: int = Field(ge=60)
+    db_cpu_high_percent: Percent
+    db_acu_high_percent: Percent
+    db_connections_high: int = Field(ge=1)
+    cache_cpu_high_percent: Percent
+    cache_memory_high_percent: Percent
+    cache_evictions_high: int = Field(ge=1)
+    waf_blocked_requests_high: int = Field(ge=1)
+
+    @field_validator("log_retention_days", "audit_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"CloudWatch accepts only {list(LOG_RETENTION_DAYS)}")
+        return value
+
+    @field_validator("audit_log_retention_days")
+    @classmethod
+    def _audit_year(cls, value: int) -> int:
+        if value < 365:
+            raise ValueError("audit logs are kept at least 365 days (PCI DSS 10.5.1)")
+        return value
+
+
+class StorageConfig(Section):
+    """Transaction-log bucket lifecycle."""
+
+    transition_to_ia_days: int = Field(ge=30)
+    transition_to_glacier_days: int = Field(ge=31)
+    expiration_days: int = Field(ge=1)
+    noncurrent_expiration_days: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> StorageConfig:
+        if not (
+            self.transition_to_ia_days
+            < self.transition_to_glacier_days
+            < self.expiration_days
+        ):
+            raise ValueError(
+                "transition_to_ia_days < transition_to_glacier_days < expiration_days must hold"
+            )
+        return self
+
+
+class TagsConfig(Section):
+    """Organisation tags; Project, Environment, EnvironmentSuffix, ManagedBy are derived."""
+
+    cost_center: str = Field(min_length=1, max_length=256)
+    owner: str = Field(min_length=1, max_length=256)
+    data_classification: str = Field(min_length=1, max_length=256)
+    compliance: str = Field(min_length=1, max_length=256)
+
+
+class DeploymentConfig(Section):
+    """Per-deployment values that come from stack config (`payment:<key>`), not from TOML."""
+
+    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")
+    environment_suffix: str
+    high_availability: bool
+    alert_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    certificate_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$",
+    )
+    domain_name: str | None = Field(
+        default=None, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+    )
+    image_uri: str | None = Field(
+        default=None,
+        pattern=r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9._/-]+(@sha256:[0-9a-f]{64}|:[A-Za-z0-9._-]{1,128})$",
+        description="prebuilt image in this account's ECR; skips the in-program build",
+    )
+
+    @field_validator("environment_suffix")
+    @classmethod
+    def _suffix(cls, value: str) -> str:
+        if not naming.SUFFIX_PATTERN.match(value):
+            raise ValueError(
+                "must be lowercase letters and digits separated by single hyphens "
+                "(no leading, trailing or double hyphen)"
+            )
+        problems = naming.name_violations(value)
+        if problems:
+            raise ValueError(
+                f"too long for AWS names (max {naming.max_suffix_length()} characters): "
+                + problems[0]
+            )
+        return value
+
+
+class Profile(BaseModel):
+    """Everything one environment needs, merged from every layer and validated as a whole."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    deployment: DeploymentConfig
+    network: NetworkConfig
+    compute: ComputeConfig
+    database: DatabaseConfig
+    cache: CacheConfig
+    messaging: MessagingConfig
+    edge: EdgeConfig
+    observability: ObservabilityConfig
+    storage: StorageConfig
+    tags: TagsConfig
+
+    @property
+    def env(self) -> str:
+        return self.deployment.environment
+
+    @property
+    def suffix(self) -> str:
+        return self.deployment.environment_suffix
+
+    def name(self, service: str) -> str:
+        """The physical name of a service in this environment (`payment-{service}-{suffix}`)."""
+        return naming.physical_name(service, self.suffix)
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Profile:
+        n, c, d, m = self.network, self.compute, self.database, self.messaging
+        rules: list[tuple[bool, str, str]] = [
+            (
+                n.endpoint_az_count <= n.az_count,
+                "network.endpoint_az_count",
+                f"{n.endpoint_az_count} exceeds network.az_count={n.az_count}",
+            ),
+            (
+                c.min_count <= c.desired_count <= c.max_count,
+                "compute.desired_count",
+                f"min_count={c.min_count} <= desired_count={c.desired_count} "
+                f"<= max_count={c.max_count} must hold",
+            ),
+            (
+                c.max_count >= SPIKE_FACTOR * c.desired_count,
+                "compute.max_count",
+                f"{c.max_count} cannot absorb a {SPIKE_FACTOR}x spike over desired_count="
+                f"{c.desired_count}; needs at least {SPIKE_FACTOR * c.desired_count}",
+            ),
+            (
+                c.worker_min_count <= c.worker_max_count,
+                "compute.worker_min_count",
+                f"{c.worker_min_count} exceeds worker_max_count={c.worker_max_count}",
+            ),
+            (
+                d.min_acu <= d.max_acu,
+                "database.min_acu",
+                f"{d.min_acu} exceeds database.max_acu={d.max_acu}",
+            ),
+            (
+                m.visibility_timeout_seconds >= 6 * m.receive_wait_seconds,
+                "messaging.visibility_timeout_seconds",
+                f"{m.visibility_timeout_seconds} is short; keep it at least 6x "
+                f"receive_wait_seconds={m.receive_wait_seconds}",
+            ),
+            (
+                self.env != "prod" or self.deployment.high_availability,
+                "deployment.high_availability",
+                "prod must run with high_availability = true",
+            ),
+        ]
+        if self.deployment.high_availability:
+            ha = "high availability (deployment.high_availability = true) needs"
+            rules += [
+                (n.az_count >= 3, "network.az_count", f"{ha} 3 AZs, got {n.az_count}"),
+                (
+                    n.endpoint_az_count >= 2,
+                    "network.endpoint_az_count",
+                    f"{ha} endpoints in at least 2 AZs, got {n.endpoint_az_count}",
+                ),
+                (
+                    c.min_count >= 2,
+                    "compute.min_count",
+                    f"{ha} at least 2 API tasks, got {c.min_count}",
+                ),
+                (
+                    d.reader_count >= 1,
+                    "database.reader_count",
+                    f"{ha} at least 1 Aurora reader, got {d.reader_count}",
+                ),
+                (
+                    d.min_acu >= 0.5,
+                    "database.min_acu",
+                    f"{ha} a writer that never pauses (min_acu >= 0.5), got {d.min_acu}",
+                ),
+                (
+                    self.cache.replica_count >= 1,
+                    "cache.replica_count",
+                    f"{ha} at least 1 Redis replica for failover, got {self.cache.replica_count}",
+                ),
+                (
+                    d.backup_retention_days >= 7,
+                    "database.backup_retention_days",
+                    f"{ha} at least 7 days of backups, got {d.backup_retention_days}",
+                ),
+            ]
+        failed = [(key, msg) for ok, key, msg in rules if not ok]
+        if failed:
+            raise RuleViolations(failed)
+        return self

@@ -1,0 +1,96 @@
+"""Physical names: one helper for `payment-{service}-{suffix}` and the AWS limits they must fit.
+
+Every explicitly named resource takes its name from `physical_name`, and every service that
+gets a name is listed in `NAMES` with the AWS limit of the resource that carries it. The
+profile checks a suffix against this table at load, so an over-long suffix fails before any
+resource is registered, naming the resource and the limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PROJECT = "payment"
+
+# Lowercase letters, digits and single hyphens; starts with a letter, ends with a letter or digit.
+# ElastiCache and S3 forbid consecutive hyphens and a trailing hyphen; RDS wants a letter first
+# for the whole identifier (ours always starts with "payment-").
+SUFFIX_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """One named service: the AWS resource that carries the name and its length limit."""
+
+    resource: str
+    limit: int
+
+
+# NOTE: the limits are AWS's. Load balancer and target group names: 32. ElastiCache replication
+# group ids: 40, lowercase. IAM role names: 64. S3 buckets: 63. SQS queue names: 80 (".fifo"
+# counts). RDS cluster identifiers: 63.
+NAMES: dict[str, NameRule] = {
+    "alb": NameRule("aws.lb.LoadBalancer name", 32),
+    "api-tg": NameRule("aws.lb.TargetGroup name", 32),
+    "cache": NameRule("aws.elasticache.ReplicationGroup replication_group_id", 40),
+    "cache-subnets": NameRule("aws.elasticache.SubnetGroup name", 255),
+    "cache-params": NameRule("aws.elasticache.ParameterGroup name", 255),
+    "db": NameRule("aws.rds.Cluster cluster_identifier", 63),
+    "db-subnets": NameRule("aws.rds.SubnetGroup name", 255),
+    "db-params": NameRule("aws.rds.ClusterParameterGroup name", 255),
+    "db-instance-params": NameRule("aws.rds.ParameterGroup name", 255),
+    # Instance identifiers get "-<n>" appended; 60 leaves room for up to 99 instances.
+    "db-instance": NameRule("aws.rds.ClusterInstance identifier", 60),
+    "cluster": NameRule("aws.ecs.Cluster name", 255),
+    "api": NameRule("aws.ecs.Service / aws.ecr.Repository name", 255),
+    "worker": NameRule("aws.ecs.Service name", 255),
+    "api-task": NameRule("aws.iam.Role name (API task role)", 64),
+    "worker-task": NameRule("aws.iam.Role name (worker task role)", 64),
+    "execution": NameRule("aws.iam.Role name (task execution role)", 64),
+    "flow-logs": NameRule("aws.iam.Role name (VPC flow logs)", 64),
+    "trail-logs": NameRule("aws.iam.Role name (CloudTrail to CloudWatch Logs)", 64),
+    "queue": NameRule("aws.sqs.Queue name", 80),
+    "queue-dlq": NameRule("aws.sqs.Queue name", 80),
+    "notifications": NameRule("aws.sqs.Queue name", 80),
+    "notifications-dlq": NameRule("aws.sqs.Queue name", 80),
+    "events": NameRule("aws.sns.Topic name", 256),
+    "alerts": NameRule("aws.sns.Topic name", 256),
+    "waf": NameRule("aws.wafv2.WebAcl name", 128),
+    "trail": NameRule("aws.cloudtrail.Trail name", 128),
+    "dashboard": NameRule("aws.cloudwatch.Dashboard dashboard_name", 255),
+    # Buckets carry the account id (13 characters with its hyphen): S3 names are global.
+    "transaction-logs": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
+    "trail-logs-bucket": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
+    "alb-logs": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
+    "access-logs": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
+    "db-credentials": NameRule("aws.secretsmanager.Secret name", 512),
+    "cache-auth": NameRule("aws.secretsmanager.Secret name", 512),
+    "data-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),
+    "messaging-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),
+    "logs-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),
+}
+
+
+def physical_name(service: str, suffix: str) -> str:
+    """Return `payment-{service}-{suffix}` for a service listed in `NAMES`."""
+    if service not in NAMES:
+        raise KeyError(f"service {service!r} has no entry in payment_platform.naming.NAMES")
+    return f"{PROJECT}-{service}-{suffix}"
+
+
+def name_violations(suffix: str) -> list[str]:
+    """Every name the suffix would push past its AWS limit, as readable sentences."""
+    problems = []
+    for service, rule in NAMES.items():
+        name = physical_name(service, suffix)
+        if len(name) > rule.limit:
+            problems.append(
+                f"{name!r} ({rule.resource}) is {len(name)} characters, limit {rule.limit}"
+            )
+    return problems
+
+
+def max_suffix_length() -> int:
+    """The longest suffix that keeps every name within its limit."""
+    return min(rule.limit - len(f"{PROJECT}-{service}-") for service, rule in NAMES.items())

@@ -1,0 +1,330 @@
+"""Real PostgreSQL, Redis and moto servers on loopback, started once per test session."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+import pytest_asyncio
+
+from payment_app import cache, db, migrate
+from payment_app.api import create_app
+from payment_app.config import Settings, load_settings
+
+DB_USER = "payments_admin"
+DB_PASSWORD = "test-only-db-password"  # noqa: S105 - throwaway loopback test server
+REDIS_PASSWORD = "test-only-redis-token"  # noqa: S105 - throwaway loopback test server
+REGION = "eu-west-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server on port {port} did not come up in {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    host: str
+    port: int
+    bin_dir: str
+
+    def create_database(self, name: str) -> None:
+        subprocess.run(
+            [f"{self.bin_dir}/createdb", "-h", self.host, "-p", str(self.port), "-U", DB_USER, name],
+            check=True,
+            env={**os.environ, "PGPASSWORD": DB_PASSWORD},
+            capture_output=True,
+        )
+
+
+def _postgres_bin_dir() -> str | None:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    return os.path.dirname(candidates[-1]) if candidates else None
+
+
+def _as_postgres_user(cmd: list[str]) -> list[str]:
+    """initdb/postgres refuse to run as root; drop to the postgres OS user when we are root."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    bin_dir = _postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries not found; run scripts/install-services.sh")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser; cannot start PostgreSQL")
+    workdir = Path(tempfile.mkdtemp(prefix="pay-pg-"))
+    data, pwfile = workdir / "data", workdir / "pw"
+    pwfile.write_text(DB_PASSWORD)
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres", "postgres")
+        shutil.chown(pwfile, "postgres", "postgres")
+    subprocess.run(
+        _as_postgres_user(
+            [f"{bin_dir}/initdb", "-D", str(data), "-U", DB_USER, f"--pwfile={pwfile}",
+             "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        _as_postgres_user(
+            [f"{bin_dir}/postgres", "-D", str(data), "-p", str(port), "-k", str(workdir),
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "max_connections=200"]
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        server = PostgresServer("127.0.0.1", port, bin_dir)
+        for _ in range(100):  # the port opens slightly before connections are accepted
+            try:
+                server.create_database("payments")
+                break
+            except subprocess.CalledProcessError:
+                time.sleep(0.1)
+        yield server
+    finally:
+        stop(proc)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    host: str
+    port: int
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server not found; run scripts/install-services.sh")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", REDIS_PASSWORD,
+         "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, proc)
+        yield RedisServer("127.0.0.1", port)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError:
+        pytest.skip("moto[server] not installed; pip install -r app/requirements-test.txt")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - moto dummy credentials
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def aws(endpoint: str, service: str) -> Any:
+    return boto3.client(
+        service, region_name=REGION, endpoint_url=endpoint,
+        aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106
+    )
+
+
+@dataclass(frozen=True)
+class AwsResources:
+    endpoint: str
+    topic_arn: str
+    bucket: str
+    events_queue_url: str
+
+
+@pytest.fixture(scope="session")
+def aws_resources(moto_endpoint: str) -> AwsResources:
+    sns, sqs, s3 = (aws(moto_endpoint, s) for s in ("sns", "sqs", "s3"))
+    topic_arn = sns.create_topic(Name="payment-events")["TopicArn"]
+    bucket = "payment-transaction-log"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    events_url = sqs.create_queue(QueueName="payment-events-subscriber")["QueueUrl"]
+    events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=events_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return AwsResources(moto_endpoint, topic_arn, bucket, events_url)
+
+
+@dataclass(frozen=True)
+class Queues:
+    url: str
+    dlq_url: str
+
+
+def make_queues(endpoint: str, visibility_timeout: int = 30, max_receive: int = 3) -> Queues:
+    """A payment queue with a redrive policy to its own DLQ, as the infrastructure creates it."""
+    sqs = aws(endpoint, "sqs")
+    suffix = uuid.uuid4().hex[:10]
+    dlq_url = sqs.create_queue(QueueName=f"payments-dlq-{suffix}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName=f"payments-{suffix}",
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}
+            ),
+        },
+    )["QueueUrl"]
+    return Queues(url, dlq_url)
+
+
+def base_env(
+    pg: PostgresServer, rd: RedisServer, res: AwsResources, queue_url: str
+) -> dict[str, str]:
+    """Environment exactly as ECS would inject it (secrets included), pointed at loopback."""
+    return {
+        "PAYMENT_QUEUE_URL": queue_url,
+        "EVENTS_TOPIC_ARN": res.topic_arn,
+        "TRANSACTION_LOG_BUCKET": res.bucket,
+        "DB_HOST": pg.host,
+        "DB_PORT": str(pg.port),
+        "DB_NAME": "payments",
+        "DB_SSLMODE": "disable",
+        "DB_CREDENTIALS": json.dumps({"username": DB_USER, "password": DB_PASSWORD}),
+        "REDIS_HOST": rd.host,
+        "REDIS_PORT": str(rd.port),
+        "REDIS_TLS": "false",
+        "REDIS_AUTH_TOKEN": REDIS_PASSWORD,
+        "CACHE_TTL_SECONDS": "60",
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": res.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "INFO",
+        "RUN_MIGRATIONS": "false",
+        "WORKER_WAIT_SECONDS": "1",
+        "WORKER_RETRY_BASE_MS": "10",
+    }
+
+
+@pytest.fixture(scope="session")
+def session_queues(aws_resources: AwsResources) -> Queues:
+    return make_queues(aws_resources.endpoint)
+
+
+@pytest.fixture(scope="session")
+def env(
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    aws_resources: AwsResources,
+    session_queues: Queues,
+) -> dict[str, str]:
+    return base_env(postgres_server, redis_server, aws_resources, session_queues.url)
+
+
+@pytest.fixture(scope="session")
+def base_settings(env: dict[str, str]) -> Settings:
+    settings = load_settings(env, role="worker")
+    migrate.upgrade(settings)
+    return settings
+
+
+@pytest.fixture
+def queues(aws_resources: AwsResources) -> Queues:
+    """A fresh queue per test so message counts are not shared between tests."""
+    return make_queues(aws_resources.endpoint)
+
+
+@pytest.fixture
+def settings(base_settings: Settings, queues: Queues) -> Settings:
+    return replace(base_settings, payment_queue_url=queues.url)
+
+
+@pytest_asyncio.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real ASGI app, lifespan included, over an in-process transport."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
+
+
+@pytest_asyncio.fixture
+async def pool(settings: Settings) -> AsyncIterator[Any]:
+    pg_pool = await db.create_pool(settings)
+    try:
+        yield pg_pool
+    finally:
+        await pg_pool.close()
+
+
+@pytest_asyncio.fixture
+async def payment_cache(settings: Settings) -> AsyncIterator[cache.PaymentCache]:
+    redis_client = cache.create_client(settings)
+    try:
+        yield cache.PaymentCache(redis_client, settings.cache_ttl_seconds)
+    finally:
+        await redis_client.aclose()

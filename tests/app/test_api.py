@@ -1,0 +1,346 @@
+"""API behaviour against real PostgreSQL, Redis and moto SQS."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from payment_app import db
+from payment_app.api import create_app
+from payment_app.cache import PaymentCache
+from payment_app.config import Settings
+from payment_app.logs import JsonFormatter
+
+from .conftest import aws, free_port
+from .helpers import new_key, payment_body
+
+pytestmark = pytest.mark.asyncio
+TEST_PAN = "4111111111111111"
+
+
+def queue_depth(settings: Settings) -> int:
+    attrs = aws(settings.aws_endpoint_url or "", "sqs").get_queue_attributes(
+        QueueUrl=settings.payment_queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+async def post(client: httpx.AsyncClient, body: Any, key: str | None = None) -> httpx.Response:
+    headers = {"Idempotency-Key": key or new_key()}
+    return await client.post("/payments", json=body, headers=headers)
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Everything logged, formatted exactly as production would write it."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("payment-api", "test"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+async def test_health_needs_no_dependencies(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["x-request-id"]
+
+
+async def test_ready_when_dependencies_up(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"database": "ok", "cache": "ok"}
+
+
+async def test_ready_fails_when_database_down(settings: Settings) -> None:
+    down = replace(settings, db_port=free_port(), run_migrations=False)
+    app = create_app(down)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            ready = await http.get("/ready")
+            health = await http.get("/health")
+            created = await post(http, payment_body())
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"].startswith("error")
+    assert ready.json()["checks"]["cache"] == "ok"
+    assert health.status_code == 200
+    assert created.status_code == 503
+    assert created.json()["error"]["code"] == "unavailable"
+
+
+async def test_ready_fails_when_cache_down(settings: Settings) -> None:
+    app = create_app(replace(settings, redis_port=free_port()))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            ready = await http.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+async def test_create_payment_is_pending_and_enqueued(
+    client: httpx.AsyncClient, settings: Settings, pool: Any
+) -> None:
+    response = await post(client, payment_body())
+    assert response.status_code == 202, response.text
+    data = response.json()
+    assert data["status"] == "pending"
+    assert data["status_url"] == f"/payments/{data['id']}"
+    stored = await db.get_payment(pool, data["id"])
+    assert stored is not None and stored.status == "pending" and stored.enqueued
+    messages = aws(settings.aws_endpoint_url or "", "sqs").receive_message(
+        QueueUrl=settings.payment_queue_url, WaitTimeSeconds=1
+    )["Messages"]
+    assert [json.loads(m["Body"]) for m in messages] == [{"payment_id": data["id"]}]
+
+
+async def test_same_key_same_body_is_idempotent(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    key, body = new_key(), payment_body()
+    first = await post(client, body, key)
+    second = await post(client, body, key)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    assert second.headers["idempotent-replayed"] == "true"
+    assert queue_depth(settings) == 1
+
+
+async def test_same_key_different_body_conflicts(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    key, body = new_key(), payment_body()
+    assert (await post(client, body, key)).status_code == 202
+    conflict = await post(client, {**body, "amount": body["amount"] + 1}, key)
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert queue_depth(settings) == 1
+
+
+async def test_failed_enqueue_is_resent_on_retry(
+    client: httpx.AsyncClient, settings: Settings, pool: Any
+) -> None:
+    app = client.app  # type: ignore[attr-defined]
+    real_sqs = app.state.sqs
+
+    class BrokenSqs:
+        def send_message(self, **_: Any) -> None:
+            raise ConnectionError("queue unreachable")
+
+    key, body = new_key(), payment_body()
+    app.state.sqs = BrokenSqs()
+    failed = await post(client, body, key)
+    app.state.sqs = real_sqs
+    assert failed.status_code == 503
+    retried = await post(client, body, key)
+    assert retried.status_code == 202
+    assert queue_depth(settings) == 1
+
+
+async def test_missing_idempotency_key(client: httpx.AsyncClient) -> None:
+    response = await client.post("/payments", json=payment_body())
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "missing_idempotency_key"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        payment_body(description=f"card {TEST_PAN}"),
+        payment_body(description="card 4111 1111 1111 1111"),
+        payment_body(description="card 4111-1111-1111-1111"),
+        payment_body(payment_method_token=f"tok_{TEST_PAN}"),
+        {**payment_body(), "metadata": {"nested": [{"pan": TEST_PAN}]}},
+        {**payment_body(), "card": int(TEST_PAN)},
+        payment_body(merchant_id="5500000000000004"),
+    ],
+    ids=["plain", "spaces", "hyphens", "token", "nested", "number", "merchant"],
+)
+async def test_card_numbers_rejected_and_never_logged(
+    client: httpx.AsyncClient, captured_logs: io.StringIO, body: dict[str, Any],
+    settings: Settings,
+) -> None:
+    response = await post(client, body)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "card_data_rejected"
+    logs = captured_logs.getvalue()
+    assert "card data rejected" in logs
+    for secret in (TEST_PAN, "4111 1111", "4111-1111", "5500000000000004"):
+        assert secret not in logs
+        assert secret not in response.text
+    assert queue_depth(settings) == 0
+
+
+@pytest.mark.parametrize("field", ["cvv", "CVC", "cvv2", "security_code", "securityCode"])
+async def test_cvv_fields_rejected(
+    client: httpx.AsyncClient, captured_logs: io.StringIO, field: str
+) -> None:
+    response = await post(client, {**payment_body(), field: "737"})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "card_data_rejected"
+    assert "737" not in captured_logs.getvalue()
+    nested = await post(client, {**payment_body(), "card": {field: "737"}})
+    assert nested.status_code == 422
+
+
+async def test_card_number_in_idempotency_key_rejected(
+    client: httpx.AsyncClient, captured_logs: io.StringIO
+) -> None:
+    response = await post(client, payment_body(), key=f"key-{TEST_PAN}")
+    assert response.status_code == 422
+    assert TEST_PAN not in captured_logs.getvalue()
+
+
+async def test_non_luhn_digits_are_allowed(client: httpx.AsyncClient) -> None:
+    response = await post(client, payment_body(description="invoice 1234567890123456"))
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (payment_body(amount=0), 422),
+        (payment_body(amount=-5), 422),
+        (payment_body(amount=10**12), 422),
+        (payment_body(amount="100"), 422),
+        (payment_body(amount=10.5), 422),
+        (payment_body(amount=True), 422),
+        (payment_body(currency="XYZ"), 422),
+        (payment_body(currency="eur"), 422),
+        (payment_body(merchant_id=None), 422),
+        (payment_body(payment_method_token="not-a-token"), 422),
+        ({**payment_body(), "unexpected": 1}, 422),
+        ({k: v for k, v in payment_body().items() if k != "amount"}, 422),
+        ([payment_body()], 422),
+        ("just a string", 422),
+    ],
+)
+async def test_invalid_bodies_are_4xx(
+    client: httpx.AsyncClient, body: Any, status: int, captured_logs: io.StringIO
+) -> None:
+    response = await post(client, body)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert "input" not in response.text
+
+
+async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
+    for raw in (b"{not json", b"", b"\xff\xfe", b'{"amount": NaN}'):
+        response = await client.post(
+            "/payments", content=raw,
+            headers={"Idempotency-Key": new_key(), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, raw
+        assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_deeply_nested_json_is_4xx(client: httpx.AsyncClient) -> None:
+    raw = b"[" * 5000 + b"]" * 5000
+    response = await client.post(
+        "/payments", content=raw,
+        headers={"Idempotency-Key": new_key(), "Content-Type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: Settings) -> None:
+    body = payment_body(description="x" * (settings.max_body_bytes + 1))
+    response = await post(client, body)
+    assert response.status_code == 413
+
+    async def chunks() -> Any:  # no Content-Length: enforced while streaming
+        for _ in range(20):
+            yield b" " * 1024
+
+    streamed = await client.post(
+        "/payments", content=chunks(),
+        headers={"Idempotency-Key": new_key(), "Content-Type": "application/json"},
+    )
+    assert streamed.status_code == 413
+
+
+async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/payments", content=json.dumps(payment_body()),
+        headers={"Idempotency-Key": new_key(), "Content-Type": "text/plain"},
+    )
+    assert response.status_code == 415
+
+
+async def test_get_unknown_and_invalid_ids(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/payments/00000000-0000-0000-0000-000000000000")).status_code == 404
+    assert (await client.get("/payments/not-a-uuid")).status_code == 404
+
+
+async def test_status_cache_miss_hit_and_invalidation(
+    client: httpx.AsyncClient, pool: Any, payment_cache: PaymentCache
+) -> None:
+    payment_id = (await post(client, payment_body())).json()["id"]
+    await payment_cache.invalidate(payment_id)
+
+    miss = await client.get(f"/payments/{payment_id}")
+    assert miss.status_code == 200
+    assert miss.headers["x-cache"] == "miss"
+    assert miss.json()["status"] == "pending"
+    assert "payment_method_token" not in miss.json()
+    assert await payment_cache.client.ttl(payment_cache.key(payment_id)) > 0
+
+    # Change the row behind the cache's back: a hit must still serve the cached copy.
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE payments SET status = 'processing' WHERE id = $1", payment_id)
+    hit = await client.get(f"/payments/{payment_id}")
+    assert hit.headers["x-cache"] == "hit"
+    assert hit.json()["status"] == "pending"
+
+    # A status change made through the application invalidates/refreshes the entry.
+    moved = await db.transition(pool, payment_id, "processing", "succeeded")
+    assert moved is not None
+    await payment_cache.refresh(payment_id, moved.public_view())
+    after = await client.get(f"/payments/{payment_id}")
+    assert after.json()["status"] == "succeeded"
+
+    await payment_cache.invalidate(payment_id)
+    refetched = await client.get(f"/payments/{payment_id}")
+    assert refetched.headers["x-cache"] == "miss"
+    assert refetched.json()["status"] == "succeeded"
+
+
+async def test_status_served_from_database_when_cache_down(
+    settings: Settings, client: httpx.AsyncClient
+) -> None:
+    payment_id = (await post(client, payment_body())).json()["id"]
+    app = create_app(replace(settings, redis_port=free_port()))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            response = await http.get(f"/payments/{payment_id}")
+    assert response.status_code == 200
+    assert response.json()["status"] == "pending"
+
+
+async def test_request_id_is_propagated(
+    client: httpx.AsyncClient, captured_logs: io.StringIO
+) -> None:
+    response = await client.get("/health/../payments/x", headers={"X-Request-ID": "req-abc12345"})
+    assert response.headers["x-request-id"] == "req-abc12345"
+    lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
+    assert any(line.get("request_id") == "req-abc12345" for line in lines)
