@@ -66,10 +66,10 @@ class _Layer:
 
 
 def known_environments(root: Path = ROOT) -> list[str]:
-    """Environment names that have a file in environments/ (default.toml excluded)."""
-    return sorted(
-        p.stem for p in (root / "environments").glob("*.toml") if p.stem != "default"
-    )
+    """Environment names that have a file in environments/: dev, staging, prod first."""
+    names = {p.stem for p in (root / "environments").glob("*.toml")} - {"default"}
+    order = {"dev": 0, "staging": 1, "prod": 2}
+    return sorted(names, key=lambda name: (order.get(name, 3), name))
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -104,13 +104,24 @@ class ComputeConfig(Section):
     health_check_path: str = Field(pattern=r"^/[A-Za-z0-9/_-]*$")
     worker_cpu: int
     worker_memory: int
-    worker_min_count: int = Field(ge=0, le=100)
+    worker_min_count: int = Field(
+        ge=1,
+        le=100,
+        description="worker autoscaling minimum; backlog per task divides by running tasks, "
+        "so at 0 tasks the metric has no data and the worker could never scale out",
+    )
     worker_max_count: int = Field(ge=1, le=1000)
     worker_messages_per_task: int = Field(
         ge=1, le=10_000, description="queue backlog per worker task that scaling tracks"
     )
     image_keep_count: int = Field(
         ge=1, le=1000, description="ECR images kept by lifecycle"
+    )
+    cache_ttl_seconds: int = Field(
+        ge=1, le=86400, description="payment cache TTL the app uses (CACHE_TTL_SECONDS)"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        description="application log level (LOG_LEVEL)"
     )
 
     @model_validator(mode="after")
@@ -262,6 +273,12 @@ class StorageConfig(Section):
         ):
             raise ValueError(
                 "transition_to_ia_days < transition_to_glacier_days < expiration_days must hold"
+            )
+        # NOTE: S3 rejects a lifecycle whose GLACIER transition comes less than 30 days after
+        # the STANDARD_IA one (InvalidArgument at apply time); catch it at load instead.
+        if self.transition_to_glacier_days - self.transition_to_ia_days < 30:
+            raise ValueError(
+                "transition_to_glacier_days must be at least 30 days after transition_to_ia_days"
             )
         return self
 

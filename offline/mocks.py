@@ -41,7 +41,10 @@ class AwsMocks(pulumi.runtime.Mocks):
         state.setdefault("arn", _generic_arn(token, name, inputs))
         return rid, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        # The second item lists check failures; the mock monitor iterates it, so [] (not None).
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -49,19 +52,19 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer",
                 "userId": "AIDAEXAMPLE",
                 "id": ACCOUNT_ID,
-            }, None
+            }, []
         if token == "aws:index/getRegion:getRegion":
-            return {"name": REGION, "region": REGION, "id": REGION, "endpoint": "ec2.amazonaws.com"}, None
+            return {"name": REGION, "region": REGION, "id": REGION, "endpoint": "ec2.amazonaws.com"}, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {
                 "names": AVAILABILITY_ZONES,
                 "zoneIds": [f"use1-az{i}" for i in range(1, 7)],
                 "id": REGION,
-            }, None
+            }, []
         if token == "aws:elb/getServiceAccount:getServiceAccount":
-            return {"arn": f"arn:aws:iam::{ELB_ACCOUNT_US_EAST_1}:root", "id": ELB_ACCOUNT_US_EAST_1}, None
+            return {"arn": f"arn:aws:iam::{ELB_ACCOUNT_US_EAST_1}:root", "id": ELB_ACCOUNT_US_EAST_1}, []
         raise NotImplementedError(
             f"offline mocks have no answer for data source {token}; add one in offline/mocks.py"
         )

@@ -1,14 +1,51 @@
 """SQS payment queue with DLQ, SNS events topic fanning out to a notifications queue, and the
-alerts topic for alarms (issue 5)."""
+alerts topic for alarms (issue 5).
+
+Creates, under one `payment:messaging:Messaging` component:
+- the payment queue (API -> worker) and its dead-letter queue, with a redrive policy
+  (`messaging.max_receive_count`) and a redrive-allow policy naming the payment queue;
+- the payment-events topic, fanning out to the notifications queue (raw delivery) with its own
+  dead-letter queue; the notifications queue's policy lets only that topic send;
+- the alerts topic that CloudWatch alarms publish to, with an e-mail subscription only when
+  `deployment.alert_email` is set;
+- a queue or topic policy on every queue and topic that denies any request without TLS (SQS.3,
+  SNS.4). Every queue (DLQs too) and topic is encrypted with the messaging key (SQS.1).
+
+Standard queues, not FIFO, for payments: FIFO caps throughput (per queue, and per message group)
+and its 5-minute deduplication window gives no end-to-end idempotency anyway (a retry after 5 minutes, or a redelivery after a worker
+crash, still arrives twice). Exactly-once effect comes from idempotency keys enforced by the
+database: the API dedupes on the `Idempotency-Key` header with a unique constraint, and the
+worker's payment state machine only moves forward, so processing a message twice is harmless.
+Ordering across payments does not matter; within one payment the state machine enforces it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from config import Profile
 from payment_platform.keys import KeysOutputs
+
+# The longest retention SQS allows (14 days): time to investigate and redrive a poison message.
+DLQ_RETENTION_SECONDS = 1_209_600
+# How long SQS caches a data key from KMS before asking again: fewer KMS calls (cost, throttling).
+KMS_DATA_KEY_REUSE_SECONDS = 300
+
+# Every action a topic policy can name: the TLS deny covers all of them.
+_SNS_ACTIONS = [
+    "sns:AddPermission",
+    "sns:DeleteTopic",
+    "sns:GetTopicAttributes",
+    "sns:ListSubscriptionsByTopic",
+    "sns:Publish",
+    "sns:RemovePermission",
+    "sns:SetTopicAttributes",
+    "sns:Subscribe",
+]
 
 
 @dataclass(frozen=True)
@@ -28,5 +65,183 @@ class MessagingOutputs:
     alerts_topic_arn: pulumi.Output[str]
 
 
+def deny_insecure_transport(action: str | list[str], resource: Any) -> dict[str, Any]:
+    """The statement that refuses every request made without TLS (SQS.3, SNS.4)."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
-    raise NotImplementedError
+    component = pulumi.ComponentResource("payment:messaging:Messaging", "messaging")
+    child = pulumi.ResourceOptions(parent=component)
+    named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
+    m = profile.messaging
+    account_id = aws.get_caller_identity_output().account_id
+
+    def queue(
+        logical: str, service: str, retention: int, dlq: aws.sqs.Queue | None = None
+    ) -> aws.sqs.Queue:
+        return aws.sqs.Queue(
+            logical,
+            name=profile.name(service),
+            kms_master_key_id=keys.messaging_key_arn,
+            kms_data_key_reuse_period_seconds=KMS_DATA_KEY_REUSE_SECONDS,
+            # NOTE: the visibility timeout must exceed the worker's longest processing time
+            # (payment provider call + database commit, well under 60 s; profile default 180 s),
+            # or a message still being processed reappears and a second worker picks it up.
+            visibility_timeout_seconds=m.visibility_timeout_seconds,
+            receive_wait_time_seconds=m.receive_wait_seconds,  # long polling: fewer empty receives
+            message_retention_seconds=retention,
+            redrive_policy=(
+                None
+                if dlq is None
+                else pulumi.Output.json_dumps(
+                    {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": m.max_receive_count}
+                )
+            ),
+            opts=named,
+        )
+
+    def queue_policy(logical: str, q: aws.sqs.Queue, *extra: dict[str, Any]) -> None:
+        aws.sqs.QueuePolicy(
+            logical,
+            queue_url=q.url,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [deny_insecure_transport("sqs:*", q.arn), *extra],
+                }
+            ),
+            opts=child,
+        )
+
+    def allow_redrive_from(logical: str, dlq: aws.sqs.Queue, source: aws.sqs.Queue) -> None:
+        # NOTE: the DLQ names its source queue while the source names its DLQ: a cycle if both are
+        # set on the queues themselves. A separate redrive-allow resource breaks it.
+        aws.sqs.RedriveAllowPolicy(
+            logical,
+            queue_url=dlq.url,
+            redrive_allow_policy=pulumi.Output.json_dumps(
+                {"redrivePermission": "byQueue", "sourceQueueArns": [source.arn]}
+            ),
+            opts=child,
+        )
+
+    def topic_policy(logical: str, t: aws.sns.Topic, *extra: dict[str, Any]) -> None:
+        aws.sns.TopicPolicy(
+            logical,
+            arn=t.arn,
+            policy=pulumi.Output.json_dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [deny_insecure_transport(_SNS_ACTIONS, t.arn), *extra],
+                }
+            ),
+            opts=child,
+        )
+
+    # NOTE: for standard queues a message keeps its original enqueue time when moved to the DLQ,
+    # so the DLQ's retention must be longer than the source's: 14 days, the maximum.
+    payment_dlq = queue("payment-dlq", "queue-dlq", DLQ_RETENTION_SECONDS)
+    payment_queue = queue("payment-queue", "queue", m.message_retention_seconds, payment_dlq)
+    allow_redrive_from("payment-dlq-redrive-allow", payment_dlq, payment_queue)
+    queue_policy("payment-queue-policy", payment_queue)
+    queue_policy("payment-dlq-policy", payment_dlq)
+
+    events = aws.sns.Topic(
+        "events", name=profile.name("events"), kms_master_key_id=keys.messaging_key_arn, opts=named
+    )
+    topic_policy("events-policy", events)
+
+    notifications_dlq = queue("notifications-dlq", "notifications-dlq", DLQ_RETENTION_SECONDS)
+    notifications = queue(
+        "notifications", "notifications", m.message_retention_seconds, notifications_dlq
+    )
+    allow_redrive_from("notifications-dlq-redrive-allow", notifications_dlq, notifications)
+    queue_policy("notifications-dlq-policy", notifications_dlq)
+    queue_policy(
+        "notifications-policy",
+        notifications,
+        {
+            "Sid": "AllowEventsTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": notifications.arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": events.arn}},
+        },
+    )
+    # NOTE: SNS can deliver to a KMS-encrypted queue only when the messaging key's policy lets
+    # sns.amazonaws.com use it (kms:GenerateDataKey*, kms:Decrypt); otherwise delivery fails
+    # silently. raw_message_delivery hands subscribers the event itself, not the SNS envelope.
+    aws.sns.TopicSubscription(
+        "notifications-subscription",
+        topic=events.arn,
+        protocol="sqs",
+        endpoint=notifications.arn,
+        raw_message_delivery=True,
+        opts=child,
+    )
+
+    # NOTE: CloudWatch alarms can publish to this KMS-encrypted topic only because the messaging
+    # key's policy grants cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey*; without
+    # that grant alarms fail to notify, silently.
+    alerts = aws.sns.Topic(
+        "alerts", name=profile.name("alerts"), kms_master_key_id=keys.messaging_key_arn, opts=named
+    )
+    topic_policy(
+        "alerts-policy",
+        alerts,
+        {
+            "Sid": "AllowCloudWatchAlarms",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": alerts.arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+    )
+    if profile.deployment.alert_email:
+        # NOTE: an e-mail subscription stays "pending confirmation" until the recipient clicks
+        # the link. A pending subscription cannot be unsubscribed through the API: destroy forgets
+        # it, and deleting the topic removes it.
+        aws.sns.TopicSubscription(
+            "alerts-email",
+            topic=alerts.arn,
+            protocol="email",
+            endpoint=profile.deployment.alert_email,
+            opts=child,
+        )
+
+    outputs = MessagingOutputs(
+        payment_queue_url=payment_queue.url,
+        payment_queue_arn=payment_queue.arn,
+        payment_queue_name=payment_queue.name,
+        payment_dlq_url=payment_dlq.url,
+        payment_dlq_arn=payment_dlq.arn,
+        payment_dlq_name=payment_dlq.name,
+        notifications_queue_url=notifications.url,
+        notifications_queue_arn=notifications.arn,
+        notifications_queue_name=notifications.name,
+        notifications_dlq_arn=notifications_dlq.arn,
+        notifications_dlq_name=notifications_dlq.name,
+        events_topic_arn=events.arn,
+        alerts_topic_arn=alerts.arn,
+    )
+    component.register_outputs(
+        {
+            "payment_queue_url": payment_queue.url,
+            "payment_dlq_url": payment_dlq.url,
+            "notifications_queue_url": notifications.url,
+            "events_topic_arn": events.arn,
+            "alerts_topic_arn": alerts.arn,
+        }
+    )
+    return outputs
+

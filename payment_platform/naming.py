@@ -69,6 +69,21 @@ NAMES: dict[str, NameRule] = {
     "data-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),
     "messaging-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),
     "logs-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),
+    # Network and security groups: "Name" tags (tag values: 256). Security groups are
+    # auto-named by Pulumi so a replacement can be created before the old group is deleted.
+    "vpc": NameRule("aws.ec2.Vpc Name tag", 256),
+    "igw": NameRule("aws.ec2.InternetGateway Name tag", 256),
+    # Subnets, route tables and endpoints get "-<az>" or "-<service>" appended (<= 20 more).
+    "public": NameRule("aws.ec2.Subnet / RouteTable Name tag", 236),
+    "private": NameRule("aws.ec2.Subnet / RouteTable Name tag", 236),
+    "endpoint": NameRule("aws.ec2.VpcEndpoint Name tag", 236),
+    "flow-log": NameRule("aws.ec2.FlowLog Name tag", 256),
+    "alb-sg": NameRule("aws.ec2.SecurityGroup Name tag", 256),
+    "api-sg": NameRule("aws.ec2.SecurityGroup Name tag", 256),
+    "worker-sg": NameRule("aws.ec2.SecurityGroup Name tag", 256),
+    "db-sg": NameRule("aws.ec2.SecurityGroup Name tag", 256),
+    "cache-sg": NameRule("aws.ec2.SecurityGroup Name tag", 256),
+    "endpoints-sg": NameRule("aws.ec2.SecurityGroup Name tag", 256),
 }
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from payment_app.config import Settings
@@ -25,6 +28,8 @@ def create_client(settings: Settings) -> redis.Redis:
         socket_timeout=0.5,
         socket_connect_timeout=1.0,
         health_check_interval=30,
+        # One quick retry only: a slow cache must not make status reads slower than the DB.
+        retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), retries=1),
         max_connections=100,
         decode_responses=True,
     )
@@ -33,9 +38,21 @@ def create_client(settings: Settings) -> redis.Redis:
 class PaymentCache:
     """Readers populate with SET NX; writers overwrite, so a slow reader cannot undo a change."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_seconds: int, bypass_seconds: float = 5.0
+    ) -> None:
         self.client = client
         self.ttl = ttl_seconds
+        self.bypass_seconds = bypass_seconds
+        self._bypass_until = 0.0
+
+    def _bypassing(self) -> bool:
+        """After a read-path failure, skip the cache briefly instead of timing out each time."""
+        return time.monotonic() < self._bypass_until
+
+    def _trip(self, what: str, exc: Exception) -> None:
+        self._bypass_until = time.monotonic() + self.bypass_seconds
+        log.warning(f"cache {what} failed; bypassing", extra={"error": type(exc).__name__})
 
     @staticmethod
     def key(payment_id: str) -> str:
@@ -43,10 +60,12 @@ class PaymentCache:
 
     async def get_raw(self, payment_id: str) -> str | None:
         """Cached JSON text (served as-is on a hit), or None on a miss or cache error."""
+        if self._bypassing():
+            return None
         try:
             raw = await self.client.get(self.key(payment_id))
         except RedisError as exc:
-            log.warning("cache read failed", extra={"error": type(exc).__name__})
+            self._trip("read", exc)
             return None
         return raw if isinstance(raw, str) else None
 
@@ -57,10 +76,12 @@ class PaymentCache:
 
     async def populate(self, payment_id: str, view: dict[str, Any]) -> None:
         """Fill after a miss, without overwriting a fresher value a writer may have set."""
+        if self._bypassing():
+            return
         try:
             await self.client.set(self.key(payment_id), json.dumps(view), ex=self.ttl, nx=True)
         except RedisError as exc:
-            log.warning("cache populate failed", extra={"error": type(exc).__name__})
+            self._trip("populate", exc)
 
     async def refresh(self, payment_id: str, view: dict[str, Any]) -> None:
         """Replace the entry after a status change; fall back to deleting it."""

@@ -301,6 +301,50 @@ def settings(base_settings: Settings, queues: Queues) -> Settings:
     return replace(base_settings, payment_queue_url=queues.url)
 
 
+class Kit:
+    """Helpers handed to tests as a fixture (no cross-module imports, any import mode works)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.free_port = free_port
+
+    def aws(self, service: str) -> Any:
+        return aws(self.endpoint, service)
+
+    def make_queues(self, visibility_timeout: int = 30, max_receive: int = 3) -> Queues:
+        return make_queues(self.endpoint, visibility_timeout, max_receive)
+
+    @staticmethod
+    def new_key() -> str:
+        return f"idem-{uuid.uuid4().hex}"
+
+    @staticmethod
+    def payment_body(**overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "amount": 1250,
+            "currency": "EUR",
+            "merchant_id": "merchant_42",
+            "payment_method_token": f"tok_{uuid.uuid4().hex[:16]}",
+            "description": "order 1001",
+        }
+        body.update(overrides)
+        return body
+
+    def queue_depth(self, queue_url: str) -> int:
+        attrs = self.aws("sqs").get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(
+            attrs["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+
+@pytest.fixture(scope="session")
+def kit(aws_resources: AwsResources) -> Kit:
+    return Kit(aws_resources.endpoint)
+
+
 @pytest_asyncio.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real ASGI app, lifespan included, over an in-process transport."""

@@ -1,0 +1,47 @@
+# Every target creates the virtual environment itself when it is missing.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+ENV    ?= dev
+SUFFIX ?=
+
+.PHONY: plan test lint unit matrix bench bench-app config-docs services clean
+
+$(BIN)/activate: requirements.txt requirements-dev.txt app/requirements.txt app/requirements-test.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(BIN)/activate
+
+venv: $(BIN)/activate
+
+## plan: synthesise one environment offline (make plan ENV=prod [SUFFIX=pr-142])
+plan: $(BIN)/activate
+	$(BIN)/python -m offline plan --env $(ENV) $(if $(SUFFIX),--suffix $(SUFFIX))
+
+## test: the whole suite (system servers for the app tests, lint, types, pytest)
+test: services $(BIN)/activate lint
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/activate
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy config offline payment_platform guardrails __main__.py
+
+services:
+	bash scripts/install-services.sh
+
+matrix: $(BIN)/activate
+	$(BIN)/python -m offline matrix $(if $(SUFFIX),--suffix $(SUFFIX))
+
+bench: $(BIN)/activate
+	$(BIN)/python -m offline bench
+
+bench-app: services $(BIN)/activate
+	$(BIN)/python scripts/bench_app.py
+
+config-docs: $(BIN)/activate
+	$(BIN)/python -m offline config-docs
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""Structural identity: the shape of an environment, and the difference between two shapes.
+
+A shape is what must be the same in every environment: which kinds of resource exist under
+which concern, how they are wired (parent and dependency edges), and which options they carry.
+Suffixes are stripped and counted families (subnets, AZ-placed endpoints, database instances)
+collapse to one entry with a count, so counts and values may differ between environments while
+kinds and wiring may not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from offline.graph import Graph, Resource
+
+_INDEX = re.compile(r"(-|_)\d+(?=(-|_|$))")
+_AZ = re.compile(r"[a-z]{2}-[a-z]+-\d[a-f]")
+
+
+def family(name: str, suffix: str) -> str:
+    """A logical name with the suffix, AZ names and counters folded away."""
+    folded = name.replace(suffix, "{suffix}") if suffix else name
+    folded = _AZ.sub("{az}", folded)
+    return _INDEX.sub(r"\1#", folded)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Families with their counts, and the wiring edges between families."""
+
+    families: Counter[str]
+    edges: frozenset[str]
+
+
+def _key(resource: Resource, graph: Graph) -> str:
+    return f"{graph.concern(resource)}:{resource.type}:{family(resource.name, graph.suffix)}"
+
+
+def shape(graph: Graph) -> Shape:
+    """The shape of one environment's graph."""
+    by_urn = {r.urn: r for r in graph}
+    families: Counter[str] = Counter(_key(r, graph) for r in graph)
+    edges = set()
+    for resource in graph:
+        key = _key(resource, graph)
+        if resource.parent in by_urn:
+            edges.add(f"{key} <parent- {_key(by_urn[resource.parent], graph)}")
+        for dep in resource.dependencies:
+            if dep in by_urn:
+                edges.add(f"{key} -depends-> {_key(by_urn[dep], graph)}")
+        if resource.delete_before_replace:
+            edges.add(f"{key} [delete_before_replace]")
+        for ignored in resource.ignore_changes:
+            edges.add(f"{key} [ignore_changes {ignored}]")
+    return Shape(families, frozenset(edges))
+
+
+def differences(a: Graph, b: Graph) -> list[str]:
+    """Readable lines for every family or edge present in one environment and not the other."""
+    sa, sb = shape(a), shape(b)
+    lines = []
+    for fam in sorted(set(sa.families) ^ set(sb.families)):
+        where = a.env if fam in sa.families else b.env
+        lines.append(f"resource {fam} only in {where}")
+    for edge in sorted(sa.edges ^ sb.edges):
+        where = a.env if edge in sa.edges else b.env
+        lines.append(f"wiring {edge} only in {where}")
+    return lines
+
+
+def counts(graph: Graph) -> dict[str, int]:
+    """Family -> count, for showing how environments differ in size."""
+    return dict(shape(graph).families)

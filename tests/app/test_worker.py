@@ -1,0 +1,254 @@
+"""Worker: state machine, side effects, retries, dead-lettering and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from payment_app import aws, db
+from payment_app.cache import PaymentCache
+from payment_app.config import Settings
+from payment_app.models import Payment
+from payment_app.processor import ProcessorResult, SimulatedAcquirer
+from payment_app.worker import PaymentWorker
+
+pytestmark = pytest.mark.asyncio
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
+
+
+class CountingProcessor:
+    """Wraps the simulated acquirer to count calls."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.inner = SimulatedAcquirer(delay)
+        self.calls = 0
+
+    async def authorize(self, payment: Payment) -> ProcessorResult:
+        self.calls += 1
+        return await self.inner.authorize(payment)
+
+
+def make_worker(
+    settings: Settings, pool: Any, cache: PaymentCache, processor: Any
+) -> PaymentWorker:
+    return PaymentWorker(
+        settings, pool, cache, processor,
+        sqs=aws.client(settings, "sqs"), s3=aws.client(settings, "s3"),
+        sns=aws.client(settings, "sns"),
+    )
+
+
+@pytest.fixture
+def events_queue(kit: Any, settings: Settings) -> str:
+    """A fresh SQS queue subscribed to the events topic (raw delivery) for this test only."""
+    sqs, sns = kit.aws("sqs"), kit.aws("sns")
+    url = sqs.create_queue(QueueName=f"events-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"]
+    sns.subscribe(
+        TopicArn=settings.events_topic_arn, Protocol="sqs", Endpoint=arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return str(url)
+
+
+def read_events(
+    kit: Any, queue_url: str, expected: int = 1, wait: float = 3.0
+) -> list[dict[str, Any]]:
+    sqs, events = kit.aws("sqs"), []
+    deadline = time.monotonic() + wait
+    while len(events) < expected and time.monotonic() < deadline:
+        for message in sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", []):
+            events.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return events
+
+
+@pytest_asyncio.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    from payment_app.api import create_app
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            yield http
+
+
+async def create(api: httpx.AsyncClient, kit: Any, **overrides: Any) -> str:
+    response = await api.post(
+        "/payments", json=kit.payment_body(**overrides), headers={"Idempotency-Key": kit.new_key()}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+async def test_pending_to_succeeded_with_event_and_log(
+    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
+    payment_cache: PaymentCache, events_queue: str,
+) -> None:
+    token = f"tok_{uuid.uuid4().hex[:12]}"
+    payment_id = await create(api, kit, payment_method_token=token)
+    assert (await api.get(f"/payments/{payment_id}")).json()["status"] == "pending"  # cached
+
+    worker = make_worker(settings, pool, payment_cache, CountingProcessor())
+    assert await worker.run_once() == 1
+
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "succeeded" and stored.event_published
+    status = await api.get(f"/payments/{payment_id}")
+    assert status.json()["status"] == "succeeded"  # cache was refreshed, not stale
+    assert kit.queue_depth(settings.payment_queue_url) == 0
+
+    s3 = kit.aws("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.transaction_log_bucket)
+            .get("Contents", []) if payment_id in o["Key"]]
+    assert len(keys) == 1
+    raw = s3.get_object(Bucket=settings.transaction_log_bucket, Key=keys[0])["Body"].read()
+    record = json.loads(raw)
+    assert record["payment_id"] == payment_id and record["status"] == "succeeded"
+    assert token not in raw.decode()
+
+    events = read_events(kit, events_queue)
+    assert [(e["type"], e["payment_id"]) for e in events] == [("payment.succeeded", payment_id)]
+
+
+async def test_decline_ends_failed(
+    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
+    payment_cache: PaymentCache, events_queue: str,
+) -> None:
+    payment_id = await create(api, kit, amount=2051)
+    await make_worker(settings, pool, payment_cache, CountingProcessor()).run_once()
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "failed"
+    assert stored.failure_reason == "insufficient_funds"
+    assert [e["type"] for e in read_events(kit, events_queue)] == ["payment.failed"]
+
+
+async def test_redelivery_is_idempotent(
+    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
+    payment_cache: PaymentCache, events_queue: str,
+) -> None:
+    payment_id = await create(api, kit)
+    processor = CountingProcessor()
+    worker = make_worker(settings, pool, payment_cache, processor)
+    first = await worker.process(payment_id)
+    second = await worker.process(payment_id)  # e.g. the same message delivered twice
+    assert first.status == second.status == "succeeded"
+    assert processor.calls == 1
+    assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
+
+
+async def test_transient_errors_retry_then_dead_letter(
+    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
+    payment_cache: PaymentCache,
+) -> None:
+    queues = kit.make_queues(visibility_timeout=1, max_receive=2)
+    short = replace(
+        settings, payment_queue_url=queues.url, worker_visibility_timeout=1, worker_wait_seconds=1
+    )
+    payment_id = await create(api, kit, payment_method_token="tok_unavailable_acq")
+    kit.aws("sqs").send_message(QueueUrl=queues.url, MessageBody=json.dumps(
+        {"payment_id": payment_id}))
+    processor = CountingProcessor()
+    worker = make_worker(short, pool, payment_cache, processor)
+
+    deadline = time.monotonic() + 15
+    while kit.queue_depth(queues.dlq_url) == 0 and time.monotonic() < deadline:
+        await worker.run_once()
+    assert kit.queue_depth(queues.dlq_url) == 1
+    assert kit.queue_depth(queues.url) == 0
+    # Each delivery retried in-process worker_max_attempts times before giving up.
+    assert processor.calls == 2 * short.worker_max_attempts
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "processing"
+
+
+async def test_long_work_extends_visibility(
+    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
+    payment_cache: PaymentCache,
+) -> None:
+    queues = kit.make_queues(visibility_timeout=1, max_receive=5)
+    short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=1)
+    payment_id = await create(api, kit)
+    sqs = kit.aws("sqs")
+    sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id}))
+    worker = make_worker(short, pool, payment_cache, CountingProcessor(delay=2.5))
+    task = asyncio.create_task(worker.run_once())
+    await asyncio.sleep(1.8)  # well past the 1 s visibility timeout
+    peek = await asyncio.to_thread(
+        sqs.receive_message, QueueUrl=queues.url, WaitTimeSeconds=0, VisibilityTimeout=0
+    )
+    assert peek.get("Messages", []) == []
+    assert await task == 1
+    assert kit.queue_depth(queues.url) == 0
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "succeeded"
+
+
+async def test_poison_message_is_not_deleted(
+    kit: Any, settings: Settings, pool: Any, payment_cache: PaymentCache
+) -> None:
+    queues = kit.make_queues()
+    short = replace(settings, payment_queue_url=queues.url)
+    sqs = kit.aws("sqs")
+    sqs.send_message(QueueUrl=queues.url, MessageBody="not json")
+    sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": str(uuid.uuid4())}))
+    worker = make_worker(short, pool, payment_cache, CountingProcessor())
+    assert await worker.run_once() == 2
+    assert kit.queue_depth(queues.url) == 2  # in flight, back after the visibility timeout
+
+
+async def test_sigterm_finishes_in_flight_work(
+    api: httpx.AsyncClient, kit: Any, settings: Settings, env: dict[str, str], pool: Any,
+) -> None:
+    payment_id = await create(api, kit)
+    child_env = {
+        **os.environ, **env,
+        "PAYMENT_QUEUE_URL": settings.payment_queue_url,
+        "SIMULATED_ACQUIRER_DELAY_MS": "1500",
+        "PYTHONPATH": str(APP_DIR),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "payment_app.worker"], env=child_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            stored = await db.get_payment(pool, payment_id)
+            if stored is not None and stored.status == "processing":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("worker never picked up the payment")
+        proc.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.to_thread(proc.communicate, timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output.decode()
+    lines = [json.loads(line) for line in output.decode().splitlines() if line.startswith("{")]
+    messages = [line["message"] for line in lines]
+    assert "shutdown requested; finishing in-flight messages" in messages
+    assert messages[-1] == "worker stopped"
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "succeeded"
+    assert kit.queue_depth(settings.payment_queue_url) == 0

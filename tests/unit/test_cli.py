@@ -1,0 +1,51 @@
+"""Every command fails on bad input with one line per problem and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from offline.recorder import ROOT
+
+
+def run(*args: str, env_var: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ENV_FOR_DYNACONF"}
+    if env_var:
+        env["ENV_FOR_DYNACONF"] = env_var
+    return subprocess.run(
+        [sys.executable, "-m", "offline", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "env_var", "expected"),
+    [
+        (["plan", "--env", "qa"], None, "Pulumi.qa.yaml: stack file not found"),
+        (["plan", "--env", "dev"], "prod", "disagrees with payment:environment='dev'"),
+        (["plan", "--env", "dev", "--suffix", "PR-1"], None, "deployment.environment_suffix"),
+        (["plan", "--env", "dev", "--suffix", "a/../b"], None, "deployment.environment_suffix"),
+        (["plan", "--env", "dev", "--suffix", "x" * 40], None, "limit 32"),
+    ],
+)
+def test_plan_rejects_bad_input(args: list[str], env_var: str | None, expected: str) -> None:
+    result = run(*args, env_var=env_var)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert all(line.startswith("config error: ") for line in result.stderr.splitlines())
+
+
+def test_plan_writes_no_partial_graph_on_error(tmp_path: Path) -> None:
+    out = tmp_path / "graph.json"
+    result = run("plan", "--env", "dev", "--suffix", "BAD", "--json", str(out))
+    assert result.returncode == 2
+    assert not out.exists()
