@@ -21,7 +21,7 @@ from dynaconf import Dynaconf
 from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError
-from config.profile import Profile, RuleViolations
+from config.profile import Profile, RuleViolationsError
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "ENV_FOR_DYNACONF"
@@ -110,9 +110,7 @@ def _check_keys(layer: _Layer) -> list[str]:
         for key in body:
             if key not in model.model_fields:
                 allowed = ", ".join(sorted(model.model_fields))
-                errors.append(
-                    f"{section}.{key}: unknown key {where}; allowed: {allowed}"
-                )
+                errors.append(f"{section}.{key}: unknown key {where}; allowed: {allowed}")
             elif (
                 section == "deployment"
                 and key in SELECTION_KEYS
@@ -156,9 +154,7 @@ def _stack_layer(stack_config: Mapping[str, Any], stack_file: str) -> _Layer:
             data.setdefault("deployment", {})[STACK_DEPLOYMENT_KEYS[key]] = value
         elif key in Profile.model_fields and key != "deployment":
             if not isinstance(value, dict):
-                errors.append(
-                    f"{full_key} = {value!r}: must be an object of {key} keys ({source})"
-                )
+                errors.append(f"{full_key} = {value!r}: must be an object of {key} keys ({source})")
                 continue
             data[key] = value
         else:
@@ -212,9 +208,7 @@ def _merge(layers: list[_Layer]) -> dict[str, Any]:
     for layer in layers:
         settings.update(layer.data, merge=True, loader_identifier=str(layer.source))
     merged = settings.as_dict()
-    return {
-        k.lower(): v for k, v in merged.items() if k.lower() in Profile.model_fields
-    }
+    return {k.lower(): v for k, v in merged.items() if k.lower() in Profile.model_fields}
 
 
 def _format_error(
@@ -271,16 +265,14 @@ def resolve(
         messages = []
         for err in exc.errors():
             cause = err.get("ctx", {}).get("error")
-            if isinstance(cause, RuleViolations):
+            if isinstance(cause, RuleViolationsError):
                 for key, msg in cause.failed:
                     source = sources.get(key)
                     where = f" ({source})" if source else ""
                     messages.append(f"{key}{where}: {msg}")
             else:
                 msg = err["msg"].removeprefix("Value error, ")
-                messages.append(
-                    _format_error(err["loc"], msg, err.get("input"), sources)
-                )
+                messages.append(_format_error(err["loc"], msg, err.get("input"), sources))
         raise ConfigError(*messages) from None
     return Resolved(profile, sources)
 

@@ -35,8 +35,8 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 SPIKE_FACTOR = 10  # the platform must absorb a 10x traffic spike by scaling out
 
 
-class RuleViolations(ValueError):
-    """Cross-field rules that failed, each as (dotted key, message), so errors can name the layer."""
+class RuleViolationsError(ValueError):
+    """Failed cross-field rules as (dotted key, message), so errors can name the layer."""
 
     def __init__(self, failed: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{key}: {msg}" for key, msg in failed))
@@ -55,12 +55,8 @@ Percent = Annotated[int, Field(ge=1, le=100)]
 class NetworkConfig(Section):
     """VPC layout: the address range and how many AZs hold subnets and interface endpoints."""
 
-    vpc_cidr: str = Field(
-        description="VPC IPv4 range, /16 to /22 so every AZ gets /26 or more"
-    )
-    az_count: int = Field(
-        ge=2, le=3, description="AZs with subnets; the ALB needs at least 2"
-    )
+    vpc_cidr: str = Field(description="VPC IPv4 range, /16 to /22 so every AZ gets /26 or more")
+    az_count: int = Field(ge=2, le=3, description="AZs with subnets; the ALB needs at least 2")
     endpoint_az_count: int = Field(
         ge=1,
         le=3,
@@ -85,22 +81,16 @@ class ComputeConfig(Section):
     """ECS Fargate sizing and autoscaling for the API and the queue worker."""
 
     cpu: int = Field(description="API task CPU units (Fargate: 256..16384)")
-    memory: int = Field(
-        description="API task memory in MiB (a valid Fargate pair with cpu)"
-    )
+    memory: int = Field(description="API task memory in MiB (a valid Fargate pair with cpu)")
     desired_count: int = Field(ge=1, le=100, description="API baseline task count")
     min_count: int = Field(ge=1, le=100, description="API autoscaling minimum")
     max_count: int = Field(ge=1, le=1000, description="API autoscaling maximum")
     cpu_target_percent: Percent = Field(description="target-tracking CPU utilisation")
-    memory_target_percent: Percent = Field(
-        description="target-tracking memory utilisation"
-    )
+    memory_target_percent: Percent = Field(description="target-tracking memory utilisation")
     scale_in_cooldown_seconds: int = Field(ge=0, le=3600)
     scale_out_cooldown_seconds: int = Field(ge=0, le=3600)
     health_check_grace_seconds: int = Field(ge=0, le=2_147_483_647)
-    container_port: int = Field(
-        ge=1024, le=65535, description="port the API listens on"
-    )
+    container_port: int = Field(ge=1024, le=65535, description="port the API listens on")
     health_check_path: str = Field(pattern=r"^/[A-Za-z0-9/_-]*$")
     worker_cpu: int
     worker_memory: int
@@ -114,9 +104,7 @@ class ComputeConfig(Section):
     worker_messages_per_task: int = Field(
         ge=1, le=10_000, description="queue backlog per worker task that scaling tracks"
     )
-    image_keep_count: int = Field(
-        ge=1, le=1000, description="ECR images kept by lifecycle"
-    )
+    image_keep_count: int = Field(ge=1, le=1000, description="ECR images kept by lifecycle")
     cache_ttl_seconds: int = Field(
         ge=1, le=86400, description="payment cache TTL the app uses (CACHE_TTL_SECONDS)"
     )
@@ -144,9 +132,7 @@ class ComputeConfig(Section):
 class DatabaseConfig(Section):
     """Aurora PostgreSQL Serverless v2: capacity, readers, backups."""
 
-    min_acu: float = Field(
-        ge=0, le=256, description="minimum ACU; 0 lets the writer pause"
-    )
+    min_acu: float = Field(ge=0, le=256, description="minimum ACU; 0 lets the writer pause")
     max_acu: float = Field(ge=1, le=256, description="maximum ACU")
     reader_count: int = Field(ge=0, le=15, description="readers besides the writer")
     backup_retention_days: int = Field(ge=1, le=35)
@@ -182,9 +168,7 @@ class CacheConfig(Section):
     """ElastiCache Redis replication group sizing."""
 
     node_type: str = Field(pattern=r"^cache\.(t4g|t3|m6g|m7g|r6g|r7g)\.[a-z0-9]+$")
-    replica_count: int = Field(
-        ge=0, le=5, description="replicas per shard; >0 enables failover"
-    )
+    replica_count: int = Field(ge=0, le=5, description="replicas per shard; >0 enables failover")
     snapshot_retention_days: int = Field(ge=0, le=35)
     snapshot_window: str = Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     maintenance_window: str = Field(
@@ -226,9 +210,7 @@ class ObservabilityConfig(Section):
     audit_log_retention_days: int
     alarm_evaluation_periods: int = Field(ge=1, le=100)
     alb_5xx_threshold: int = Field(ge=1, description="5xx responses per minute")
-    latency_p99_seconds: float = Field(
-        gt=0, le=1.0, description="p99 target response time"
-    )
+    latency_p99_seconds: float = Field(gt=0, le=1.0, description="p99 target response time")
     cpu_high_percent: Percent
     memory_high_percent: Percent
     dlq_visible_messages: int = Field(ge=1)
@@ -267,9 +249,7 @@ class StorageConfig(Section):
     @model_validator(mode="after")
     def _order(self) -> StorageConfig:
         if not (
-            self.transition_to_ia_days
-            < self.transition_to_glacier_days
-            < self.expiration_days
+            self.transition_to_ia_days < self.transition_to_glacier_days < self.expiration_days
         ):
             raise ValueError(
                 "transition_to_ia_days < transition_to_glacier_days < expiration_days must hold"
@@ -437,5 +417,5 @@ class Profile(BaseModel):
             ]
         failed = [(key, msg) for ok, key, msg in rules if not ok]
         if failed:
-            raise RuleViolations(failed)
+            raise RuleViolationsError(failed)
         return self

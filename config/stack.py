@@ -24,20 +24,14 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path.name}: stack file not found (create it for this stack)"
-        ) from None
+        raise ConfigError(f"{path.name}: stack file not found (create it for this stack)") from None
     except yaml.YAMLError as exc:
         detail = str(exc).replace("\n", " ")
         raise ConfigError(f"{path.name}: malformed YAML ({detail})") from None
     if document is None:
         return {}
-    if not isinstance(document, dict) or not isinstance(
-        document.get("config", {}), dict
-    ):
-        raise ConfigError(
-            f"{path.name}: expected a mapping with a `config:` mapping inside"
-        )
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise ConfigError(f"{path.name}: expected a mapping with a `config:` mapping inside")
     config = document.get("config") or {}
     for key in config:
         if not isinstance(key, str) or ":" not in key:

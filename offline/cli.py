@@ -62,7 +62,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     graph = record(args.env, args.suffix)
     elapsed = time.perf_counter() - started
     profile = resolved.profile
-    print(f"environment {profile.env}  suffix {profile.suffix}  ({len(graph)} resources, {elapsed:.2f} s)")
+    summary = f"{len(graph)} resources, {elapsed:.2f} s"
+    print(f"environment {profile.env}  suffix {profile.suffix}  ({summary})")
     print("\nresources per concern")
     counts = Counter(graph.concern(r) for r in graph if r.custom)
     for concern, count in sorted(counts.items()):
@@ -107,7 +108,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for env in args.env or ["dev", "staging", "prod"]:
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "offline", "plan", "--env", env, "--json", f"build/bench-{env}.json"],
+            [
+                sys.executable,
+                "-m",
+                "offline",
+                "plan",
+                "--env",
+                env,
+                "--json",
+                f"build/bench-{env}.json",
+            ],
             cwd=ROOT,
             check=True,
             capture_output=True,

@@ -54,7 +54,12 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "id": ACCOUNT_ID,
             }, []
         if token == "aws:index/getRegion:getRegion":
-            return {"name": REGION, "region": REGION, "id": REGION, "endpoint": "ec2.amazonaws.com"}, []
+            return {
+                "name": REGION,
+                "region": REGION,
+                "id": REGION,
+                "endpoint": "ec2.amazonaws.com",
+            }, []
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
@@ -64,7 +69,10 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "id": REGION,
             }, []
         if token == "aws:elb/getServiceAccount:getServiceAccount":
-            return {"arn": f"arn:aws:iam::{ELB_ACCOUNT_US_EAST_1}:root", "id": ELB_ACCOUNT_US_EAST_1}, []
+            return {
+                "arn": f"arn:aws:iam::{ELB_ACCOUNT_US_EAST_1}:root",
+                "id": ELB_ACCOUNT_US_EAST_1,
+            }, []
         raise NotImplementedError(
             f"offline mocks have no answer for data source {token}; add one in offline/mocks.py"
         )
@@ -77,7 +85,7 @@ def _generic_arn(token: str, name: str, inputs: dict[str, Any]) -> str:
 
 
 def _kms_key(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
-    key_id = f"{_hex(name, 8)}-{_hex(name + '1', 4)}-{_hex(name + '2', 4)}-{_hex(name + '3', 4)}-{_hex(name + '4', 12)}"
+    key_id = "-".join(_hex(name + str(i), n) for i, n in enumerate((8, 4, 4, 4, 12)))
     return key_id, {"arn": _arn("kms", f"key/{key_id}"), "keyId": key_id}
 
 
@@ -126,7 +134,11 @@ def _rds_cluster(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict
         "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"),
         "port": inputs.get("port", 5432),
         "masterUserSecrets": [
-            {"secretArn": secret, "secretStatus": "active", "kmsKeyId": inputs.get("masterUserSecretKmsKeyId")}
+            {
+                "secretArn": secret,
+                "secretStatus": "active",
+                "kmsKeyId": inputs.get("masterUserSecretKmsKeyId"),
+            }
         ],
     }
 
@@ -175,7 +187,9 @@ def _tls_key(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str
 
 
 def _tls_cert(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
-    return _hex(name, 32), {"certPem": "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n"}
+    return _hex(name, 32), {
+        "certPem": "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n"
+    }
 
 
 def _acm_certificate(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
@@ -262,7 +276,9 @@ def _vpc_endpoint(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dic
     return ep_id, {
         "arn": _arn("ec2", f"vpc-endpoint/{ep_id}"),
         "prefixListId": "pl-63a5400a",
-        "dnsEntries": [{"dnsName": f"{ep_id}.{REGION}.vpce.amazonaws.com", "hostedZoneId": "Z7HUB22UULQXV"}],
+        "dnsEntries": [
+            {"dnsName": f"{ep_id}.{REGION}.vpce.amazonaws.com", "hostedZoneId": "Z7HUB22UULQXV"}
+        ],
     }
 
 

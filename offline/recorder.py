@@ -41,7 +41,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_urn = ""
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == STACK_TYPE:
             self.stack_urn = response.urn
         else:
@@ -51,7 +51,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if request.urn == self.stack_urn:
             self.stack_outputs = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 def _plain(value: Any) -> Any:
@@ -88,7 +88,10 @@ def _environment(env_var: str | None) -> Iterator[None]:
 
 
 def stack_config(
-    stack: str, suffix: str | None = None, root: Path = ROOT, overrides: Mapping[str, Any] | None = None
+    stack: str,
+    suffix: str | None = None,
+    root: Path = ROOT,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A stack's config as the engine would pass it, with an optional suffix override."""
     config = read_stack_file(root / f"Pulumi.{stack}.yaml")
@@ -157,7 +160,9 @@ def _graph(monitor: RecordingMonitor, env: str) -> Graph:
                 urn=urn,
                 type=request.type,
                 name=request.name,
-                parent=request.parent if request.parent and request.parent != monitor.stack_urn else None,
+                parent=request.parent
+                if request.parent and request.parent != monitor.stack_urn
+                else None,
                 custom=bool(request.custom),
                 inputs=_plain(inputs),
                 dependencies=tuple(d for d in request.dependencies if d != monitor.stack_urn),

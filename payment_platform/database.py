@@ -1,16 +1,44 @@
-"""Aurora PostgreSQL Serverless v2 (issue 4)."""
+"""Aurora PostgreSQL Serverless v2 (issue 4).
+
+Creates, under one `payment:database:Database` component:
+- a DB subnet group on the private subnets (the database is never reachable from outside);
+- a cluster parameter group that forces TLS (`rds.force_ssl`) and turns on query logging
+  (connections, disconnections, slow and DDL statements) for the exported PostgreSQL log;
+- the cluster: storage encrypted with the data key, master password generated and kept by RDS
+  in Secrets Manager on the data key (no password in code or state), IAM authentication,
+  backups with the profile's retention, log export to CloudWatch, Serverless v2 scaling from
+  the profile (down to 0 ACU with auto-pause where the profile allows it);
+- a writer plus `profile.database.reader_count` readers of class `db.serverless`, spread over
+  the AZs, with Performance Insights on the data key where the profile enables it.
+
+Everything is destroyable: no deletion protection, no final snapshot, automated backups deleted.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from config import Profile
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
+
+ENGINE = "aurora-postgresql"
+# NOTE: one pinned engine version. Serverless v2 scaling to 0 ACU (auto-pause) needs Aurora
+# PostgreSQL 16.3+, 15.7+, 14.12+ or 13.15+; 16.6 supports both Serverless v2 and 0 ACU, so
+# dev can pause while prod keeps a floor. The parameter group family must match the major.
+ENGINE_VERSION = "16.6"
+PARAMETER_FAMILY = "aurora-postgresql16"
+PORT = 5432
+INSTANCE_CLASS = "db.serverless"
+# Performance Insights' free tier: 7 days of history.
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
+# Statements slower than this (milliseconds) are logged with their duration.
+SLOW_STATEMENT_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -27,6 +55,16 @@ class DatabaseOutputs:
     instance_identifiers: list[pulumi.Output[str]]
 
 
+def _scaling(profile: Profile) -> aws.rds.ClusterServerlessv2ScalingConfigurationArgs:
+    db = profile.database
+    # NOTE: seconds_until_auto_pause is only valid (and only meaningful) with min_capacity 0;
+    # AWS rejects it otherwise.
+    pause = db.seconds_until_auto_pause if db.min_acu == 0 else None
+    return aws.rds.ClusterServerlessv2ScalingConfigurationArgs(
+        min_capacity=db.min_acu, max_capacity=db.max_acu, seconds_until_auto_pause=pause
+    )
+
+
 def build(
     profile: Profile,
     keys: KeysOutputs,
@@ -34,4 +72,134 @@ def build(
     network: NetworkOutputs,
     security: SecurityOutputs,
 ) -> DatabaseOutputs:
-    raise NotImplementedError
+    component = pulumi.ComponentResource("payment:database:Database", "database")
+    named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
+    db = profile.database
+
+    subnet_group = aws.rds.SubnetGroup(
+        "database-subnets",
+        name=profile.name("db-subnets"),
+        description="Aurora PostgreSQL: private subnets only",
+        subnet_ids=network.private_subnet_ids,
+        opts=named,
+    )
+    parameters = aws.rds.ClusterParameterGroup(
+        "database-params",
+        name=profile.name("db-params"),
+        family=PARAMETER_FAMILY,
+        description="Aurora PostgreSQL: TLS required, connection and query logging",
+        parameters=[
+            # NOTE: "pending-reboot" is accepted for static and dynamic parameters alike, and a
+            # new cluster boots with the group's values, so TLS is forced from the first start.
+            aws.rds.ClusterParameterGroupParameterArgs(
+                name="rds.force_ssl", value="1", apply_method="pending-reboot"
+            ),
+            aws.rds.ClusterParameterGroupParameterArgs(name="log_connections", value="1"),
+            aws.rds.ClusterParameterGroupParameterArgs(name="log_disconnections", value="1"),
+            aws.rds.ClusterParameterGroupParameterArgs(
+                name="log_min_duration_statement", value=str(SLOW_STATEMENT_MS)
+            ),
+            aws.rds.ClusterParameterGroupParameterArgs(name="log_statement", value="ddl"),
+        ],
+        opts=named,
+    )
+
+    # NOTE: Aurora Serverless v2 is a cluster with engine_mode "provisioned" plus separate
+    # cluster instances of class db.serverless; the cluster alone has no instance to connect to.
+    # NOTE: the export below writes to /aws/rds/cluster/<cluster id>/postgresql. The logs
+    # builder pre-creates that group on the logs key with a retention; RDS only writes into it
+    # once an instance runs, long after the group exists, so nothing here depends on it.
+    cluster = aws.rds.Cluster(
+        "database",
+        cluster_identifier=profile.name("db"),
+        engine=ENGINE,
+        engine_mode="provisioned",
+        engine_version=ENGINE_VERSION,
+        database_name=db.database_name,
+        master_username=db.master_username,
+        # RDS generates the password and keeps it in a Secrets Manager secret it rotates itself
+        # (rotation of that secret is RDS's, every 7 days by default), on the data key.
+        manage_master_user_password=True,
+        master_user_secret_kms_key_id=keys.data_key_arn,
+        storage_encrypted=True,
+        kms_key_id=keys.data_key_arn,
+        iam_database_authentication_enabled=True,
+        port=PORT,
+        db_subnet_group_name=subnet_group.name,
+        vpc_security_group_ids=[security.database_security_group_id],
+        db_cluster_parameter_group_name=parameters.name,
+        serverlessv2_scaling_configuration=_scaling(profile),
+        backup_retention_period=db.backup_retention_days,
+        preferred_backup_window=db.preferred_backup_window,
+        preferred_maintenance_window=db.preferred_maintenance_window,
+        enabled_cloudwatch_logs_exports=["postgresql"],
+        copy_tags_to_snapshot=True,
+        auto_minor_version_upgrade=True,
+        deletion_protection=False,
+        skip_final_snapshot=True,
+        delete_automated_backups=True,
+        opts=pulumi.ResourceOptions(
+            parent=component,
+            delete_before_replace=True,
+            # NOTE: with auto minor version upgrades AWS moves the cluster past ENGINE_VERSION;
+            # without this the next `up` would try to "downgrade" it and fail.
+            ignore_changes=["engine_version"],
+        ),
+    )
+
+    azs = network.availability_zones
+    instances: list[aws.rds.ClusterInstance] = []
+    for n in range(1 + db.reader_count):
+        instances.append(
+            aws.rds.ClusterInstance(
+                f"database-instance-{n}",
+                identifier=f"{profile.name('db-instance')}-{n}",
+                cluster_identifier=cluster.id,
+                engine=ENGINE,
+                engine_version=ENGINE_VERSION,
+                instance_class=INSTANCE_CLASS,
+                availability_zone=azs[n % len(azs)],
+                # Readers in tier 0-1 scale with the writer, so a failover target is warm.
+                promotion_tier=0 if n == 0 else 1,
+                publicly_accessible=False,
+                auto_minor_version_upgrade=True,
+                copy_tags_to_snapshot=True,
+                performance_insights_enabled=db.performance_insights,
+                performance_insights_kms_key_id=(
+                    keys.data_key_arn if db.performance_insights else None
+                ),
+                performance_insights_retention_period=(
+                    PERFORMANCE_INSIGHTS_RETENTION_DAYS if db.performance_insights else None
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=component,
+                    delete_before_replace=True,
+                    ignore_changes=["engine_version"],
+                    # NOTE: the first instance to become available is the writer; readers wait
+                    # for instance 0 so the writer is the one this program calls the writer.
+                    depends_on=instances[:1],
+                ),
+            )
+        )
+
+    outputs = DatabaseOutputs(
+        cluster_arn=cluster.arn,
+        cluster_identifier=cluster.cluster_identifier,
+        cluster_resource_id=cluster.cluster_resource_id,
+        writer_endpoint=cluster.endpoint,
+        reader_endpoint=cluster.reader_endpoint,
+        port=PORT,
+        database_name=db.database_name,
+        master_username=db.master_username,
+        master_secret_arn=cluster.master_user_secrets.apply(lambda s: s[0].secret_arn or ""),
+        instance_identifiers=[instance.identifier for instance in instances],
+    )
+    component.register_outputs(
+        {
+            "cluster_identifier": outputs.cluster_identifier,
+            "writer_endpoint": outputs.writer_endpoint,
+            "reader_endpoint": outputs.reader_endpoint,
+            "master_secret_arn": outputs.master_secret_arn,
+        }
+    )
+    return outputs

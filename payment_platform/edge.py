@@ -1,15 +1,46 @@
-"""Internet-facing HTTPS load balancer, certificate and WAF (issue 6)."""
+"""Internet-facing HTTPS load balancer, certificate and WAF (issue 6).
+
+Creates, under one `payment:edge:Edge` component:
+- the ALB access-log bucket (versioned, public access blocked, ACLs off, lifecycle, TLS-only
+  policy that lets the regional ELB account write `AWSLogs/<account>/*`), because ELB.5 wants
+  access logs and the ALB checks it can write there when it is created;
+- the certificate the HTTPS listener presents: `deployment.certificate_arn` when set, an
+  ACM DNS-validated certificate for `deployment.domain_name` when set, otherwise a generated
+  self-signed one imported into ACM, so every environment terminates TLS the same way;
+- the internet-facing ALB in the public subnets (invalid headers dropped, desync mitigation,
+  no deletion protection so every environment is destroyable), the API target group
+  (ip targets for Fargate awsvpc tasks), an HTTPS listener with the profile's TLS 1.3/1.2
+  policy and an HTTP listener that only redirects to HTTPS;
+- a regional WAFv2 web ACL (rate-based rule per client IP plus AWS managed rule groups for
+  common exploits, known bad inputs and SQL injection), associated with the ALB and logging to
+  the WAF log group with the Authorization header redacted.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_tls as tls
 
 from config import Profile
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
+
+HTTPS_PORT = 443
+HTTP_PORT = 80
+MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesSQLiRuleSet",
+)
+ALB_LOG_NONCURRENT_DAYS = 7
+CERT_VALIDITY_HOURS = 365 * 24
+CERT_EARLY_RENEWAL_HOURS = 30 * 24
 
 
 @dataclass(frozen=True)
@@ -25,7 +56,339 @@ class EdgeOutputs:
     web_acl_name: pulumi.Output[str]
 
 
+def _alb_log_bucket(
+    profile: Profile, account_id: pulumi.Output[str], opts: pulumi.ResourceOptions
+) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
+    """The access-log bucket and its policy (the ALB must be created after the policy)."""
+    bucket = aws.s3.Bucket(
+        "alb-logs",
+        bucket=account_id.apply(lambda account: f"{profile.name('alb-logs')}-{account}"),
+        force_destroy=True,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
+    )
+    child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[bucket]))
+    aws.s3.BucketOwnershipControls(
+        "alb-logs",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=child,
+    )
+    public_access = aws.s3.BucketPublicAccessBlock(
+        "alb-logs",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketVersioning(
+        "alb-logs",
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+            status="Enabled"
+        ),
+        opts=child,
+    )
+    # NOTE: ALB access-log delivery only supports SSE-S3 (AES256); a bucket default of SSE-KMS
+    # makes delivery fail silently. This is the one bucket not on the customer key (SECURITY.md).
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        "alb-logs",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="AES256"
+                ),
+            )
+        ],
+        opts=child,
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        "alb-logs",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expire-access-logs",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                    days=profile.observability.log_retention_days
+                ),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=ALB_LOG_NONCURRENT_DAYS
+                ),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=1
+                ),
+            )
+        ],
+        opts=child,
+    )
+    # NOTE: us-east-1 predates August 2022, so log delivery is authorised by the regional ELB
+    # account (aws.elb.get_service_account), not the logdelivery.elasticloadbalancing principal.
+    elb_account_arn = aws.elb.get_service_account_output().arn
+    policy_doc = pulumi.Output.all(bucket.arn, account_id, elb_account_arn).apply(
+        lambda args: json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AlbLogDelivery",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": args[2]},
+                        "Action": "s3:PutObject",
+                        "Resource": f"{args[0]}/AWSLogs/{args[1]}/*",
+                    },
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [args[0], f"{args[0]}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ],
+            }
+        )
+    )
+    policy = aws.s3.BucketPolicy(
+        "alb-logs",
+        bucket=bucket.id,
+        policy=policy_doc,
+        # The public access block must exist first or S3 may reject the Principal "*" deny.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[public_access])),
+    )
+    return bucket, policy
+
+
+def _certificate_arn(profile: Profile, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """The ARN of the certificate the HTTPS listener presents."""
+    deployment = profile.deployment
+    if deployment.certificate_arn:
+        return pulumi.Output.from_input(deployment.certificate_arn)
+    if deployment.domain_name:
+        cert = aws.acm.Certificate(
+            "api",
+            domain_name=deployment.domain_name,
+            validation_method="DNS",
+            opts=opts,
+        )
+        # NOTE: the profile holds no Route 53 hosted zone, so the DNS validation records are not
+        # created here: whoever owns the zone adds the CNAME from the certificate's
+        # domain_validation_options. CertificateValidation waits for ISSUED, because a listener
+        # cannot use a certificate that is still pending validation.
+        validation = aws.acm.CertificateValidation("api", certificate_arn=cert.arn, opts=opts)
+        return validation.certificate_arn
+    # NOTE: a CN equal to the ALB's DNS name would be circular (the name exists only after the
+    # ALB); clients of an environment without a domain must accept this self-signed certificate.
+    key = tls.PrivateKey("api-tls", algorithm="RSA", rsa_bits=2048, opts=opts)
+    common_name = f"{profile.name('alb')}.internal"
+    cert_pem = tls.SelfSignedCert(
+        "api-tls",
+        private_key_pem=key.private_key_pem,
+        subject=tls.SelfSignedCertSubjectArgs(
+            common_name=common_name, organization="payment-platform"
+        ),
+        dns_names=[common_name],
+        validity_period_hours=CERT_VALIDITY_HOURS,
+        # Replaced (and re-imported) on the first `up` within 30 days of expiry.
+        early_renewal_hours=CERT_EARLY_RENEWAL_HOURS,
+        allowed_uses=["server_auth", "key_encipherment", "digital_signature"],
+        opts=opts,
+    )
+    imported = aws.acm.Certificate(
+        "api",
+        private_key=pulumi.Output.secret(key.private_key_pem),
+        certificate_body=cert_pem.cert_pem,
+        opts=opts,
+    )
+    return imported.arn
+
+
+def _visibility(metric: str) -> dict[str, Any]:
+    return {
+        "cloudwatch_metrics_enabled": True,
+        "metric_name": metric,
+        "sampled_requests_enabled": True,
+    }
+
+
+def _web_acl(profile: Profile, opts: pulumi.ResourceOptions) -> aws.wafv2.WebAcl:
+    name = profile.name("waf")
+    rules: list[aws.wafv2.WebAclRuleArgs] = [
+        aws.wafv2.WebAclRuleArgs(
+            name="rate-limit-per-ip",
+            priority=0,
+            action=aws.wafv2.WebAclRuleActionArgs(block=aws.wafv2.WebAclRuleActionBlockArgs()),
+            statement=aws.wafv2.WebAclRuleStatementArgs(
+                rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
+                    limit=profile.edge.waf_rate_limit,
+                    aggregate_key_type="IP",
+                    evaluation_window_sec=300,
+                )
+            ),
+            visibility_config=aws.wafv2.WebAclRuleVisibilityConfigArgs(
+                **_visibility(f"{name}-rate-limit")
+            ),
+        )
+    ]
+    for priority, group in enumerate(MANAGED_RULE_GROUPS, start=1):
+        rules.append(
+            aws.wafv2.WebAclRuleArgs(
+                name=group,
+                priority=priority,
+                # Managed groups carry their own block actions; "none" keeps them.
+                override_action=aws.wafv2.WebAclRuleOverrideActionArgs(
+                    none=aws.wafv2.WebAclRuleOverrideActionNoneArgs()
+                ),
+                statement=aws.wafv2.WebAclRuleStatementArgs(
+                    managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
+                        name=group, vendor_name="AWS"
+                    )
+                ),
+                visibility_config=aws.wafv2.WebAclRuleVisibilityConfigArgs(
+                    **_visibility(f"{name}-{group}")
+                ),
+            )
+        )
+    return aws.wafv2.WebAcl(
+        "api",
+        name=name,
+        scope="REGIONAL",
+        description="Rate limiting and AWS managed rules in front of the payment API",
+        default_action=aws.wafv2.WebAclDefaultActionArgs(
+            allow=aws.wafv2.WebAclDefaultActionAllowArgs()
+        ),
+        rules=rules,
+        visibility_config=aws.wafv2.WebAclVisibilityConfigArgs(**_visibility(name)),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
+    )
+
+
 def build(
     profile: Profile, logs: LogsOutputs, network: NetworkOutputs, security: SecurityOutputs
 ) -> EdgeOutputs:
-    raise NotImplementedError
+    """Create the HTTPS edge of the platform: ALB, listeners, target group, certificate, WAF."""
+    component = pulumi.ComponentResource("payment:edge:Edge", "edge")
+    opts = pulumi.ResourceOptions(parent=component)
+    named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
+    account_id = aws.get_caller_identity_output().account_id
+
+    log_bucket, log_policy = _alb_log_bucket(profile, account_id, opts)
+
+    # NOTE: load balancer and target group names are limited to 32 characters; the profile
+    # rejects a suffix that would push "payment-alb-<suffix>" or "payment-api-tg-<suffix>" past it.
+    alb = aws.lb.LoadBalancer(
+        "api",
+        name=profile.name("alb"),
+        internal=False,
+        load_balancer_type="application",
+        ip_address_type="ipv4",
+        security_groups=[security.alb_security_group_id],
+        subnets=network.public_subnet_ids,
+        drop_invalid_header_fields=True,
+        desync_mitigation_mode="defensive",
+        idle_timeout=profile.edge.idle_timeout_seconds,
+        enable_http2=True,
+        enable_deletion_protection=False,
+        access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=log_bucket.id, enabled=True),
+        # NOTE: the ALB verifies it can write to the log bucket at creation; without the bucket
+        # policy in place first it fails with "Access Denied for bucket".
+        opts=pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(depends_on=[log_policy])),
+    )
+
+    interval = profile.edge.health_check_interval_seconds
+    # NOTE: replacing a named target group while a listener forwards to it fails until the
+    # listener moves; delete_before_replace at least avoids the name collision.
+    target_group = aws.lb.TargetGroup(
+        "api",
+        name=profile.name("api-tg"),
+        target_type="ip",  # Fargate awsvpc tasks register by IP
+        protocol="HTTP",
+        port=profile.compute.container_port,
+        vpc_id=network.vpc_id,
+        deregistration_delay=profile.edge.deregistration_delay_seconds,
+        health_check=aws.lb.TargetGroupHealthCheckArgs(
+            enabled=True,
+            protocol="HTTP",
+            port="traffic-port",
+            path=profile.compute.health_check_path,
+            matcher="200",
+            interval=interval,
+            timeout=min(5, interval - 1),  # must be shorter than the interval
+            healthy_threshold=profile.edge.healthy_threshold,
+            unhealthy_threshold=profile.edge.unhealthy_threshold,
+        ),
+        opts=named,
+    )
+
+    https = aws.lb.Listener(
+        "https",
+        load_balancer_arn=alb.arn,
+        port=HTTPS_PORT,
+        protocol="HTTPS",
+        ssl_policy=profile.edge.ssl_policy,
+        certificate_arn=_certificate_arn(profile, opts),
+        default_actions=[
+            aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
+        ],
+        opts=opts,
+    )
+    aws.lb.Listener(
+        "http",
+        load_balancer_arn=alb.arn,
+        port=HTTP_PORT,
+        protocol="HTTP",
+        default_actions=[
+            aws.lb.ListenerDefaultActionArgs(
+                type="redirect",
+                redirect=aws.lb.ListenerDefaultActionRedirectArgs(
+                    protocol="HTTPS", port=str(HTTPS_PORT), status_code="HTTP_301"
+                ),
+            )
+        ],
+        opts=opts,
+    )
+
+    acl = _web_acl(profile, opts)
+    aws.wafv2.WebAclAssociation("api", resource_arn=alb.arn, web_acl_arn=acl.arn, opts=opts)
+    # NOTE: WAF only logs to a log group whose name starts with "aws-waf-logs-", given by its ARN
+    # without the ":*" suffix; the Authorization header is redacted so tokens never reach logs.
+    aws.wafv2.WebAclLoggingConfiguration(
+        "api",
+        resource_arn=acl.arn,
+        log_destination_configs=[logs.waf_log_group_arn.apply(lambda arn: arn.removesuffix(":*"))],
+        redacted_fields=[
+            aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs(
+                single_header=aws.wafv2.WebAclLoggingConfigurationRedactedFieldSingleHeaderArgs(
+                    name="authorization"
+                )
+            )
+        ],
+        opts=opts,
+    )
+
+    outputs = EdgeOutputs(
+        alb_arn=alb.arn,
+        alb_arn_suffix=alb.arn_suffix,
+        alb_dns_name=alb.dns_name,
+        https_url=pulumi.Output.concat("https://", alb.dns_name),
+        https_listener_arn=https.arn,
+        target_group_arn=target_group.arn,
+        target_group_arn_suffix=target_group.arn_suffix,
+        web_acl_arn=acl.arn,
+        web_acl_name=acl.name,
+    )
+    component.register_outputs(
+        {
+            "alb_arn": outputs.alb_arn,
+            "alb_dns_name": outputs.alb_dns_name,
+            "https_url": outputs.https_url,
+            "https_listener_arn": outputs.https_listener_arn,
+            "target_group_arn": outputs.target_group_arn,
+            "web_acl_arn": outputs.web_acl_arn,
+            "alb_log_bucket": log_bucket.bucket,
+        }
+    )
+    return outputs

@@ -4,15 +4,54 @@
   S3 (transaction logs, trail, access logs), ECR.
 - messaging: SQS and SNS; its policy lets CloudWatch alarms publish to the encrypted alerts topic.
 - logs: CloudWatch Logs log groups and CloudTrail.
+
+Each key has an alias (`alias/payment-<family>-key-<suffix>`) and a key policy in which the
+account root holds the administrative actions only; using a key for cryptography is allowed to
+account principals only through the AWS services named for it (`kms:ViaService`), and to the
+service principals that write on their own (CloudWatch Logs, CloudTrail, SNS, CloudWatch alarms)
+only with source or encryption-context conditions. No statement has a wildcard principal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from config import Profile
+
+Statement = dict[str, Any]
+
+# NOTE: the root statement must keep the key manageable (PutKeyPolicy, ScheduleKeyDeletion, ...),
+# or KMS refuses the policy (lockout safety check) and nobody could ever delete the key. It holds
+# no cryptographic action: every use of the key goes through a service named below.
+ADMIN_ACTIONS = [
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+]
+USE_ACTIONS = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:CreateGrant",
+    "kms:DescribeKey",
+]
 
 
 @dataclass(frozen=True)
@@ -23,5 +62,198 @@ class KeysOutputs:
     logs_key_arn: pulumi.Output[str]
 
 
+@dataclass(frozen=True)
+class Context:
+    """What the key policies name: the account, region, partition and this environment."""
+
+    account: str
+    region: str
+    partition: str
+    profile: Profile
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account}:{resource}"
+
+    @property
+    def root(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:root"
+
+
+def _admin(ctx: Context) -> Statement:
+    return {
+        "Sid": "AccountAdministersKey",
+        "Effect": "Allow",
+        "Principal": {"AWS": ctx.root},
+        "Action": ADMIN_ACTIONS,
+        "Resource": "*",  # in a key policy, "*" is this key
+    }
+
+
+def _via_services(ctx: Context, services: list[str], actions: list[str] | None = None) -> Statement:
+    return {
+        "Sid": "AccountUsesKeyViaServices",
+        "Effect": "Allow",
+        "Principal": {"AWS": ctx.root},
+        "Action": actions or USE_ACTIONS,
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {
+                "kms:CallerAccount": ctx.account,
+                "kms:ViaService": [f"{s}.{ctx.region}.amazonaws.com" for s in services],
+            }
+        },
+    }
+
+
+def _policy(statements: list[Statement]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def data_key_policy(ctx: Context) -> dict[str, Any]:
+    """Aurora (storage, Performance Insights), its RDS-managed secret, ElastiCache, Secrets
+    Manager, S3 and ECR: all used through the service on the caller's behalf."""
+    services = ["rds", "elasticache", "secretsmanager", "s3", "ecr"]
+    return _policy([_admin(ctx), _via_services(ctx, services)])
+
+
+def messaging_key_policy(ctx: Context) -> dict[str, Any]:
+    """SQS and SNS for account principals; SNS delivering to encrypted queues; CloudWatch alarms."""
+    topics = [ctx.arn("sns", ctx.profile.name(t)) for t in ("events", "alerts")]
+    return _policy(
+        [
+            _admin(ctx),
+            _via_services(ctx, ["sqs", "sns"]),
+            {
+                # SNS itself encrypts what it delivers to the encrypted subscriber queues.
+                "Sid": "SnsDeliversToEncryptedQueues",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": ctx.account},
+                    "ArnLike": {"aws:SourceArn": topics},
+                },
+            },
+            {
+                # NOTE: CloudWatch alarms publish to the KMS-encrypted alerts topic as
+                # cloudwatch.amazonaws.com; without this grant every notification is dropped
+                # silently (the alarm shows the action as failed only in its history).
+                "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": ctx.account},
+                    "ArnLike": {"aws:SourceArn": ctx.arn("cloudwatch", "alarm:*")},
+                },
+            },
+        ]
+    )
+
+
+def logs_key_policy(ctx: Context) -> dict[str, Any]:
+    """CloudWatch Logs for this environment's log groups; CloudTrail for this environment's trail."""
+    p = ctx.profile
+    groups = [
+        ctx.arn("logs", f"log-group:/payment/{p.suffix}/*"),
+        ctx.arn("logs", f"log-group:/aws/rds/cluster/{p.name('db')}/*"),
+        ctx.arn("logs", f"log-group:aws-waf-logs-{p.name('waf')}"),
+    ]
+    trail = ctx.arn("cloudtrail", f"trail/{p.name('trail')}")
+    return _policy(
+        [
+            _admin(ctx),
+            # Reading the trail's log files from S3 decrypts them through S3.
+            _via_services(ctx, ["s3"], ["kms:Decrypt", "kms:DescribeKey"]),
+            {
+                # NOTE: CloudWatch Logs uses the key as the regional service principal, and the
+                # log group's ARN is the encryption context: the condition keeps the key to this
+                # environment's groups. Without this statement, creating an encrypted group fails.
+                "Sid": "CloudWatchLogsEncryptsThisEnvironmentsGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
+                "Action": [
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": groups}},
+            },
+            {
+                "Sid": "CloudTrailEncryptsLogFiles",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceArn": trail},
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": (
+                            f"arn:{ctx.partition}:cloudtrail:*:{ctx.account}:trail/*"
+                        )
+                    },
+                },
+            },
+            {
+                "Sid": "CloudTrailDescribesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceArn": trail}},
+            },
+        ]
+    )
+
+
 def build(profile: Profile) -> KeysOutputs:
-    raise NotImplementedError
+    component = pulumi.ComponentResource("payment:keys:Keys", "keys")
+    opts = pulumi.ResourceOptions(parent=component)
+    context = pulumi.Output.all(
+        aws.get_caller_identity_output().account_id,
+        aws.get_region_output().region,
+        aws.get_partition_output().partition,
+    ).apply(lambda a: Context(account=a[0], region=a[1], partition=a[2], profile=profile))
+
+    families = {
+        "data": ("data, secrets, buckets, images", data_key_policy),
+        "messaging": ("SQS queues and SNS topics", messaging_key_policy),
+        "logs": ("CloudWatch Logs and CloudTrail", logs_key_policy),
+    }
+    keys: dict[str, aws.kms.Key] = {}
+    for family, (purpose, policy) in families.items():
+        key = aws.kms.Key(
+            f"{family}-key",
+            description=f"payment {profile.suffix}: {purpose}",
+            enable_key_rotation=True,
+            deletion_window_in_days=7,
+            policy=pulumi.Output.json_dumps(context.apply(policy)),
+            opts=opts,
+        )
+        aws.kms.Alias(
+            f"{family}-key-alias",
+            name=f"alias/{profile.name(f'{family}-key')}",
+            target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
+        )
+        keys[family] = key
+
+    outputs = KeysOutputs(
+        data_key_arn=keys["data"].arn,
+        data_key_id=keys["data"].key_id,
+        messaging_key_arn=keys["messaging"].arn,
+        logs_key_arn=keys["logs"].arn,
+    )
+    component.register_outputs(
+        {
+            "data_key_arn": outputs.data_key_arn,
+            "messaging_key_arn": outputs.messaging_key_arn,
+            "logs_key_arn": outputs.logs_key_arn,
+        }
+    )
+    return outputs

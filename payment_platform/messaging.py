@@ -108,8 +108,10 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
             opts=named,
         )
 
-    def queue_policy(logical: str, q: aws.sqs.Queue, *extra: dict[str, Any]) -> None:
-        aws.sqs.QueuePolicy(
+    def queue_policy(
+        logical: str, q: aws.sqs.Queue, *extra: dict[str, Any]
+    ) -> aws.sqs.QueuePolicy:
+        return aws.sqs.QueuePolicy(
             logical,
             queue_url=q.url,
             policy=pulumi.Output.json_dumps(
@@ -165,7 +167,7 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
     )
     allow_redrive_from("notifications-dlq-redrive-allow", notifications_dlq, notifications)
     queue_policy("notifications-dlq-policy", notifications_dlq)
-    queue_policy(
+    notifications_policy = queue_policy(
         "notifications-policy",
         notifications,
         {
@@ -179,14 +181,15 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
     )
     # NOTE: SNS can deliver to a KMS-encrypted queue only when the messaging key's policy lets
     # sns.amazonaws.com use it (kms:GenerateDataKey*, kms:Decrypt); otherwise delivery fails
-    # silently. raw_message_delivery hands subscribers the event itself, not the SNS envelope.
+    # silently. The subscription waits for the queue policy: deliveries before it lands are lost.
+    # raw_message_delivery hands subscribers the event itself, not the SNS envelope.
     aws.sns.TopicSubscription(
         "notifications-subscription",
         topic=events.arn,
         protocol="sqs",
         endpoint=notifications.arn,
         raw_message_delivery=True,
-        opts=child,
+        opts=pulumi.ResourceOptions(parent=component, depends_on=[notifications_policy]),
     )
 
     # NOTE: CloudWatch alarms can publish to this KMS-encrypted topic only because the messaging

@@ -40,7 +40,10 @@ def run_builder() -> Callable[..., Graph]:
     """Run a function that calls one builder under the recording mocks; return the graph."""
 
     def run(program: Callable[[], object], env: str = "dev") -> Graph:
-        return run_program(lambda: None if program() is None else None, env=env)
+        def call() -> None:
+            program()
+
+        return run_program(call, env=env)
 
     return run
 

@@ -202,7 +202,9 @@ def compute(profile: Profile) -> ComputeOutputs:
         api_service_name=_o(profile.name("api")),
         worker_service_name=_o(profile.name("worker")),
         repository_url=_o(f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{profile.name('api')}"),
-        image_ref=_o(f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{profile.name('api')}@sha256:{'0' * 64}"),
+        image_ref=_o(
+            f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/{profile.name('api')}@sha256:{'0' * 64}"
+        ),
         api_task_role_arn=_o(f"arn:aws:iam::{ACCOUNT_ID}:role/{profile.name('api-task')}"),
         worker_task_role_arn=_o(f"arn:aws:iam::{ACCOUNT_ID}:role/{profile.name('worker-task')}"),
         execution_role_arn=_o(f"arn:aws:iam::{ACCOUNT_ID}:role/{profile.name('execution')}"),

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -49,9 +50,9 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.
     raise RuntimeError(f"server on port {port} did not come up in {timeout}s")
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
-        proc.terminate()
+        proc.send_signal(sig)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -129,7 +130,7 @@ def postgres_server() -> Iterator[PostgresServer]:
                 time.sleep(0.1)
         yield server
     finally:
-        stop(proc)
+        stop(proc, signal.SIGINT)  # "fast" shutdown: do not wait for clients to disconnect
         shutil.rmtree(workdir, ignore_errors=True)
 
 

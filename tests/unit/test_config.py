@@ -163,7 +163,7 @@ def test_misspelt_key_in_each_layer(root: Path) -> None:
 def test_misspelt_key_in_file_layers(root: Path, layer: str) -> None:
     (root / "environments" / layer).write_text("[databse]\nmax_acu = 4\n")
     message = error_of(root)
-    assert f"databse: unknown section (" in message
+    assert "databse: unknown section (" in message
     assert f"environments/{layer}" in message
 
 
@@ -174,7 +174,7 @@ def test_misspelt_key_in_stack_config(root: Path) -> None:
 
 
 def test_wrong_type(root: Path) -> None:
-    append(root / "environments/dev.toml", "[cache]\nreplica_count = \"two\"")
+    append(root / "environments/dev.toml", '[cache]\nreplica_count = "two"')
     message = error_of(root)
     assert "cache.replica_count = 'two'" in message
     assert "environments/dev.toml" in message
@@ -195,7 +195,10 @@ def test_invalid_fargate_pair(root: Path) -> None:
 
 def test_min_above_max(root: Path) -> None:
     message = error_of(root, database={"min_acu": 8, "max_acu": 4})
-    assert "database.min_acu (stack layer, Pulumi.dev.yaml): 8.0 exceeds database.max_acu=4.0" in message
+    assert (
+        "database.min_acu (stack layer, Pulumi.dev.yaml): 8.0 exceeds database.max_acu=4.0"
+        in message
+    )
 
 
 def test_autoscaling_must_absorb_a_10x_spike(root: Path) -> None:
@@ -237,7 +240,7 @@ def test_long_suffix_names_the_resource_and_limit(root: Path) -> None:
 
 
 def test_selection_keys_cannot_come_from_files(root: Path) -> None:
-    append(root / "environments/dev.toml", "[deployment]\nenvironment_suffix = \"x\"")
+    append(root / "environments/dev.toml", '[deployment]\nenvironment_suffix = "x"')
     assert "set by ENV_FOR_DYNACONF or stack config" in error_of(root)
 
 
