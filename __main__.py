@@ -24,7 +24,12 @@ from payment_platform import (
 )
 from payment_platform.tags import register_tagging, standard_tags
 
-profile = config.load(config.runtime_stack_config(), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml")
+try:
+    profile = config.load(
+        config.runtime_stack_config(), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml"
+    )
+except config.ConfigError as error:  # one line per problem, before any resource is registered
+    raise SystemExit("\n".join(f"config error: {m}" for m in error.messages)) from None
 register_tagging(standard_tags(profile))
 
 kms = keys.build(profile)

@@ -150,9 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=3)
     bench.set_defaults(func=cmd_bench)
 
-    from offline import docs, matrix
+    from offline import diagram, docs, matrix
 
     matrix.add_parser(sub)
+    diagram.add_parser(sub)
     docs.add_parser(sub)
     return parser
 

@@ -73,6 +73,16 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:aws:iam::{ELB_ACCOUNT_US_EAST_1}:root",
                 "id": ELB_ACCOUNT_US_EAST_1,
             }, []
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {
+                "userName": "AWS",
+                "password": "mock-ecr-password",
+                "authorizationToken": "QVdTOm1vY2stZWNyLXBhc3N3b3Jk",  # base64 "AWS:<password>"
+                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com",
+                "registryId": ACCOUNT_ID,
+                "expiresAt": "2099-01-01T00:00:00Z",
+                "id": REGION,
+            }, []
         raise NotImplementedError(
             f"offline mocks have no answer for data source {token}; add one in offline/mocks.py"
         )

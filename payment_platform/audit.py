@@ -1,10 +1,25 @@
-"""CloudTrail with log file validation to an encrypted, versioned, TLS-only bucket (issue 7)."""
+"""CloudTrail with log file validation to an encrypted, versioned, TLS-only bucket (issue 7).
+
+Creates, under one `payment:audit:Audit` component:
+- the trail bucket (`payment-trail-logs-bucket-<suffix>-<account>`): SSE-KMS on the logs key,
+  versioned, all four public-access blocks, ACLs off (BucketOwnerEnforced), a policy that denies
+  non-TLS access and lets only this trail write, server access logging to the access-log bucket,
+  a lifecycle that keeps audit logs for `observability.audit_log_retention_days` (PCI DSS 10.5.1),
+  force_destroy so the environment destroys cleanly;
+- the role CloudTrail assumes to deliver to the trail log group (CreateLogStream and
+  PutLogEvents on that group's streams only);
+- the trail: multi-region, global service events, log file validation, KMS on the logs key,
+  delivered to the bucket and to CloudWatch Logs, with S3 data events for the transaction-log
+  bucket's objects (CloudTrail.1/2/4/5/7, S3.22, S3.23).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 
 from config import Profile
 from payment_platform.keys import KeysOutputs
@@ -21,4 +36,213 @@ class AuditOutputs:
 def build(
     profile: Profile, keys: KeysOutputs, logs: LogsOutputs, storage: StorageOutputs
 ) -> AuditOutputs:
-    raise NotImplementedError
+    component = pulumi.ComponentResource("payment:audit:Audit", "audit")
+    child = pulumi.ResourceOptions(parent=component)
+    named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
+    account = aws.get_caller_identity_output().account_id
+    partition = aws.get_partition_output().partition
+    region = aws.get_region_output().region
+    trail_name = profile.name("trail")
+    # NOTE: the bucket policy must exist before the trail (below), so it cannot take the trail's
+    # ARN from the trail resource; a trail's ARN is fixed by its home region, account and name.
+    trail_arn = pulumi.Output.concat(
+        "arn:", partition, ":cloudtrail:", region, ":", account, ":trail/", trail_name
+    )
+
+    bucket = aws.s3.Bucket(
+        "trail-logs",
+        bucket=pulumi.Output.concat(profile.name("trail-logs-bucket"), "-", account),
+        force_destroy=True,
+        opts=named,
+    )
+    public_access = aws.s3.BucketPublicAccessBlock(
+        "trail-logs",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    aws.s3.BucketOwnershipControls(
+        "trail-logs",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=child,
+    )
+    aws.s3.BucketVersioning(
+        "trail-logs",
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+            status="Enabled"
+        ),
+        opts=child,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        "trail-logs",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=keys.logs_key_arn
+                ),
+                bucket_key_enabled=True,  # one data key per bucket, not per object: fewer KMS calls
+            )
+        ],
+        opts=child,
+    )
+    aws.s3.BucketLogging(
+        "trail-logs",
+        bucket=bucket.id,
+        target_bucket=storage.access_log_bucket_name,
+        target_prefix="trail-logs/",
+        opts=child,
+    )
+    retention = profile.observability.audit_log_retention_days
+    glacier_after = profile.storage.transition_to_glacier_days
+    aws.s3.BucketLifecycleConfiguration(
+        "trail-logs",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="audit-retention",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                # Old audit logs are read rarely: archive them, but only if they live long enough.
+                transitions=[
+                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                        days=glacier_after, storage_class="GLACIER"
+                    )
+                ]
+                if glacier_after < retention
+                else None,
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention),
+                # A noncurrent version of an audit log means it was overwritten or deleted:
+                # keep it as long as the log itself, as evidence.
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=retention
+                ),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7
+                ),
+            )
+        ],
+        opts=child,
+    )
+    policy: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "CloudTrailAclCheck",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:GetBucketAcl",
+                "Resource": bucket.arn,
+                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+            },
+            {
+                "Sid": "CloudTrailWrite",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": pulumi.Output.concat(bucket.arn, "/AWSLogs/", account, "/*"),
+                "Condition": {
+                    "StringEquals": {
+                        "s3:x-amz-acl": "bucket-owner-full-control",
+                        "aws:SourceArn": trail_arn,
+                    }
+                },
+            },
+        ],
+    }
+    bucket_policy = aws.s3.BucketPolicy(
+        "trail-logs",
+        bucket=bucket.id,
+        policy=pulumi.Output.json_dumps(policy),
+        # NOTE: PutBucketPolicy racing PutPublicAccessBlock on one bucket fails with
+        # OperationAborted ("conflicting conditional operation"): the policy waits.
+        opts=pulumi.ResourceOptions(parent=component, depends_on=[public_access]),
+    )
+
+    role = aws.iam.Role(
+        "trail-logs",
+        name=profile.name("trail-logs"),
+        description="CloudTrail delivers events to the trail log group",
+        assume_role_policy=pulumi.Output.json_dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                    }
+                ],
+            }
+        ),
+        opts=named,
+    )
+    role_policy = aws.iam.RolePolicy(
+        "trail-logs",
+        role=role.id,
+        policy=pulumi.Output.json_dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DeliverToTrailLogGroup",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": pulumi.Output.concat(logs.trail_log_group_arn, ":log-stream:*"),
+                    }
+                ],
+            }
+        ),
+        opts=child,
+    )
+
+    trail = aws.cloudtrail.Trail(
+        "trail",
+        name=trail_name,
+        s3_bucket_name=bucket.id,
+        kms_key_id=keys.logs_key_arn,
+        enable_log_file_validation=True,
+        enable_logging=True,
+        is_multi_region_trail=True,
+        include_global_service_events=True,
+        # NOTE: CloudTrail wants the log group ARN with the ":*" wildcard suffix; the ARN a log
+        # group resource exports has none, and the plain ARN fails validation.
+        cloud_watch_logs_group_arn=pulumi.Output.concat(logs.trail_log_group_arn, ":*"),
+        cloud_watch_logs_role_arn=role.arn,
+        event_selectors=[
+            aws.cloudtrail.TrailEventSelectorArgs(
+                read_write_type="All",
+                include_management_events=True,
+                # Every read and write of a transaction-log object (S3.22, S3.23).
+                data_resources=[
+                    aws.cloudtrail.TrailEventSelectorDataResourceArgs(
+                        type="AWS::S3::Object",
+                        values=[pulumi.Output.concat(storage.transaction_log_bucket_arn, "/")],
+                    )
+                ],
+            )
+        ],
+        # NOTE: creating a trail checks that it may write to the bucket and assume the role; it
+        # races the bucket policy and the role's policy (InsufficientS3BucketPolicyException,
+        # InvalidCloudWatchLogsRoleArnException) unless it waits for both.
+        opts=pulumi.ResourceOptions(
+            parent=component, delete_before_replace=True, depends_on=[bucket_policy, role_policy]
+        ),
+    )
+
+    component.register_outputs({"trail_arn": trail.arn, "trail_bucket_name": bucket.bucket})
+    return AuditOutputs(trail_arn=trail.arn, trail_bucket_name=bucket.bucket)

@@ -27,7 +27,7 @@ from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
 
-ENGINE = "aurora-postgresql"
+ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL  # "aurora-postgresql"
 # NOTE: one pinned engine version. Serverless v2 scaling to 0 ACU (auto-pause) needs Aurora
 # PostgreSQL 16.3+, 15.7+, 14.12+ or 13.15+; 16.6 supports both Serverless v2 and 0 ACU, so
 # dev can pause while prod keeps a floor. The parameter group family must match the major.

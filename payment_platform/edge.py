@@ -197,13 +197,19 @@ def _certificate_arn(profile: Profile, opts: pulumi.ResourceOptions) -> pulumi.O
         allowed_uses=["server_auth", "key_encipherment", "digital_signature"],
         opts=opts,
     )
+    private_key: pulumi.Output[str] = pulumi.Output.secret(key.private_key_pem)
     imported = aws.acm.Certificate(
         "api",
-        private_key=pulumi.Output.secret(key.private_key_pem),
+        private_key=private_key,
         certificate_body=cert_pem.cert_pem,
         opts=opts,
     )
     return imported.arn
+
+
+def _no_override() -> aws.wafv2.WebAclRuleOverrideActionNoneArgs:
+    # The generated empty Args class has an unannotated __init__.
+    return aws.wafv2.WebAclRuleOverrideActionNoneArgs()  # type: ignore[no-untyped-call]
 
 
 def _visibility(metric: str) -> dict[str, Any]:
@@ -239,9 +245,7 @@ def _web_acl(profile: Profile, opts: pulumi.ResourceOptions) -> aws.wafv2.WebAcl
                 name=group,
                 priority=priority,
                 # Managed groups carry their own block actions; "none" keeps them.
-                override_action=aws.wafv2.WebAclRuleOverrideActionArgs(
-                    none=aws.wafv2.WebAclRuleOverrideActionNoneArgs()
-                ),
+                override_action=aws.wafv2.WebAclRuleOverrideActionArgs(none=_no_override()),
                 statement=aws.wafv2.WebAclRuleStatementArgs(
                     managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
                         name=group, vendor_name="AWS"

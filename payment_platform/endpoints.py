@@ -1,14 +1,41 @@
-"""Interface VPC endpoints for exactly the AWS APIs the private tasks call (issue 3)."""
+"""Interface VPC endpoints for exactly the AWS APIs the private tasks call (issue 3).
+
+Creates, under `payment:endpoints:Endpoints`, one interface endpoint per service below, with
+private DNS (the SDKs and the Fargate agent keep their public endpoint names), in the first
+`network.endpoint_az_count` private subnets, behind the endpoints security group (443 from the
+API and worker tasks only). The S3 gateway endpoint belongs to the network builder.
+
+Each interface endpoint costs about $7/month per AZ: `SERVICES` gives each one's reason.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_aws as aws
 
 from config import Profile
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
+
+# NOTE: without NAT, Fargate needs ECR api + ECR dkr + the S3 gateway endpoint to pull images,
+# Logs to ship container logs and Secrets Manager to inject secrets, or tasks never start. An
+# ECR pull-through cache does not help: its first pull needs a path to the upstream registry.
+SERVICES: dict[str, str] = {
+    "ecr.api": "image pull: authentication token and image manifests (Fargate agent)",
+    "ecr.dkr": "image pull: the Docker registry API (layers then come from S3)",
+    "logs": "the awslogs log driver ships API and worker container logs",
+    "secretsmanager": "ECS injects the database and Redis secrets at task start",
+    "sqs": "the API enqueues payments; the worker receives and deletes them",
+    "sns": "the worker publishes payment events to the events topic",
+    # SQS, SNS, Secrets Manager and S3 call KMS server-side for their own encryption; this one
+    # serves direct KMS calls from the tasks (the design lists it). First to drop to save cost.
+    "kms": "direct kms:Decrypt / GenerateDataKey calls from the tasks on the customer keys",
+}
+# Deliberately absent: sts (task credentials come from the ECS credentials endpoint and RDS IAM
+# tokens are signed locally; nothing calls STS), ssm (no parameters; ECS Exec is off), ecs
+# (the Fargate platform reaches the ECS control plane on its own), monitoring (no custom metrics).
 
 
 @dataclass(frozen=True)
@@ -17,4 +44,25 @@ class EndpointsOutputs:
 
 
 def build(profile: Profile, network: NetworkOutputs, security: SecurityOutputs) -> EndpointsOutputs:
-    raise NotImplementedError
+    component = pulumi.ComponentResource("payment:endpoints:Endpoints", "endpoints")
+    region = aws.get_region_output().region
+    subnets = network.private_subnet_ids[: profile.network.endpoint_az_count]
+
+    ids: dict[str, pulumi.Output[str]] = {}
+    for service in SERVICES:
+        logical = service.replace(".", "-")
+        endpoint = aws.ec2.VpcEndpoint(
+            f"{logical}-endpoint",
+            vpc_id=network.vpc_id,
+            service_name=pulumi.Output.format("com.amazonaws.{0}.{1}", region, service),
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=True,
+            subnet_ids=subnets,
+            security_group_ids=[security.endpoints_security_group_id],
+            tags={"Name": f"{profile.name('endpoint')}-{logical}"},
+            opts=pulumi.ResourceOptions(parent=component),
+        )
+        ids[service] = endpoint.id
+
+    component.register_outputs({"interface_endpoint_ids": ids})
+    return EndpointsOutputs(interface_endpoint_ids=ids)

@@ -1,4 +1,4 @@
-"""KMS customer-managed keys (issue 3): one per family of data, rotation on, shortest deletion window.
+"""KMS customer-managed keys (issue 3): one per family of data, rotation on, 7-day deletion window.
 
 - data: Aurora storage and its managed secret, Performance Insights, ElastiCache, Secrets Manager,
   S3 (transaction logs, trail, access logs), ECR.
@@ -111,7 +111,8 @@ def _policy(statements: list[Statement]) -> dict[str, Any]:
 
 def data_key_policy(ctx: Context) -> dict[str, Any]:
     """Aurora (storage, Performance Insights), its RDS-managed secret, ElastiCache, Secrets
-    Manager, S3 and ECR: all used through the service on the caller's behalf."""
+    Manager, S3 and ECR: all used through the service on the caller's behalf.
+    """
     services = ["rds", "elasticache", "secretsmanager", "s3", "ecr"]
     return _policy([_admin(ctx), _via_services(ctx, services)])
 
@@ -154,7 +155,7 @@ def messaging_key_policy(ctx: Context) -> dict[str, Any]:
 
 
 def logs_key_policy(ctx: Context) -> dict[str, Any]:
-    """CloudWatch Logs for this environment's log groups; CloudTrail for this environment's trail."""
+    """CloudWatch Logs for this environment's log groups; CloudTrail for its trail."""
     p = ctx.profile
     groups = [
         ctx.arn("logs", f"log-group:/payment/{p.suffix}/*"),

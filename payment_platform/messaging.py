@@ -11,12 +11,13 @@ Creates, under one `payment:messaging:Messaging` component:
 - a queue or topic policy on every queue and topic that denies any request without TLS (SQS.3,
   SNS.4). Every queue (DLQs too) and topic is encrypted with the messaging key (SQS.1).
 
-Standard queues, not FIFO, for payments: FIFO caps throughput (per queue, and per message group)
-and its 5-minute deduplication window gives no end-to-end idempotency anyway (a retry after 5 minutes, or a redelivery after a worker
-crash, still arrives twice). Exactly-once effect comes from idempotency keys enforced by the
-database: the API dedupes on the `Idempotency-Key` header with a unique constraint, and the
-worker's payment state machine only moves forward, so processing a message twice is harmless.
-Ordering across payments does not matter; within one payment the state machine enforces it.
+Standard queues, not FIFO, for payments: FIFO caps throughput (per queue and per message group)
+and its 5-minute deduplication window gives no end-to-end idempotency anyway (a retry after five
+minutes, or a redelivery after a worker crash, still arrives twice). The exactly-once effect comes
+from idempotency keys enforced by the database: the API dedupes on the `Idempotency-Key` header
+with a unique constraint, and the worker's payment state machine only moves forward, so handling
+a message twice is harmless. Order across payments does not matter; within one payment the state
+machine enforces it.
 """
 
 from __future__ import annotations
@@ -108,9 +109,7 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
             opts=named,
         )
 
-    def queue_policy(
-        logical: str, q: aws.sqs.Queue, *extra: dict[str, Any]
-    ) -> aws.sqs.QueuePolicy:
+    def queue_policy(logical: str, q: aws.sqs.Queue, *extra: dict[str, Any]) -> aws.sqs.QueuePolicy:
         return aws.sqs.QueuePolicy(
             logical,
             queue_url=q.url,
@@ -247,4 +246,3 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
         }
     )
     return outputs
-

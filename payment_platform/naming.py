@@ -43,8 +43,8 @@ NAMES: dict[str, NameRule] = {
     # Instance identifiers get "-<n>" appended; 60 leaves room for up to 99 instances.
     "db-instance": NameRule("aws.rds.ClusterInstance identifier", 60),
     "cluster": NameRule("aws.ecs.Cluster name", 255),
-    "api": NameRule("aws.ecs.Service / aws.ecr.Repository name", 255),
-    "worker": NameRule("aws.ecs.Service name", 255),
+    "api": NameRule("aws.ecs.Service / aws.ecr.Repository name / TaskDefinition family", 255),
+    "worker": NameRule("aws.ecs.Service name / aws.ecs.TaskDefinition family", 255),
     "api-task": NameRule("aws.iam.Role name (API task role)", 64),
     "worker-task": NameRule("aws.iam.Role name (worker task role)", 64),
     "execution": NameRule("aws.iam.Role name (task execution role)", 64),

@@ -60,7 +60,8 @@ def _secure_bucket(
     parent: pulumi.Resource,
 ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
     """A bucket with versioning, encryption, all public-access blocks, ACLs off, a lifecycle
-    and a policy made of `statements` plus the TLS-only deny."""
+    and a policy made of `statements` plus the TLS-only deny.
+    """
     opts = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(
         logical,
@@ -83,7 +84,7 @@ def _secure_bucket(
         rule={"object_ownership": "BucketOwnerEnforced"},
         opts=opts,
     )
-    aws.s3.BucketVersioning(
+    versioning = aws.s3.BucketVersioning(
         f"{logical}-versioning",
         bucket=bucket.id,
         versioning_configuration={"status": "Enabled"},
@@ -93,7 +94,11 @@ def _secure_bucket(
         f"{logical}-encryption", bucket=bucket.id, rules=[sse], opts=opts
     )
     aws.s3.BucketLifecycleConfiguration(
-        f"{logical}-lifecycle", bucket=bucket.id, rules=rules, opts=opts
+        f"{logical}-lifecycle",
+        bucket=bucket.id,
+        rules=rules,
+        # NOTE: noncurrent-version rules only act on a versioned bucket: enable versioning first.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
     )
     policy = aws.s3.BucketPolicy(
         f"{logical}-policy",

@@ -102,7 +102,8 @@ async def create_or_get(
 async def get_payment(pool: asyncpg.Pool, payment_id: str) -> Payment | None:
     """Fetch one payment by id."""
     async with pool.acquire() as conn:
-        return _row(await conn.fetchrow(f"SELECT {_COLUMNS} FROM payments WHERE id = $1", payment_id))
+        record = await conn.fetchrow(f"SELECT {_COLUMNS} FROM payments WHERE id = $1", payment_id)
+    return _row(record)
 
 
 async def claim_enqueue(pool: asyncpg.Pool, payment_id: str) -> bool:

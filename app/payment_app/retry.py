@@ -9,13 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-from botocore.exceptions import (  # type: ignore[import-untyped]
-    ClientError,
-    ReadTimeoutError,
-)
-from botocore.exceptions import (  # type: ignore[import-untyped]
-    ConnectionError as BotoConnectionError,
-)
+from botocore import exceptions as boto_errors  # type: ignore[import-untyped]
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from payment_app.processor import TransientProcessorError
@@ -30,7 +24,7 @@ _TRANSIENT_AWS_CODES = frozenset(
 
 def is_transient(exc: BaseException) -> bool:
     """Errors worth retrying in-process; anything else goes straight back to the queue."""
-    if isinstance(exc, ClientError):
+    if isinstance(exc, boto_errors.ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error.get("Code") in _TRANSIENT_AWS_CODES or status >= 500
@@ -42,8 +36,8 @@ def is_transient(exc: BaseException) -> bool:
         | asyncpg.TooManyConnectionsError
         | asyncpg.SerializationError
         | asyncpg.DeadlockDetectedError
-        | BotoConnectionError
-        | ReadTimeoutError
+        | boto_errors.ConnectionError
+        | boto_errors.ReadTimeoutError
         | RedisConnectionError
         | ConnectionError
         | TimeoutError

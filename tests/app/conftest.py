@@ -18,18 +18,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
 import pytest_asyncio
-
 from payment_app import cache, db, migrate
 from payment_app.api import create_app
 from payment_app.config import Settings, load_settings
 
 DB_USER = "payments_admin"
-DB_PASSWORD = "test-only-db-password"  # noqa: S105 - throwaway loopback test server
-REDIS_PASSWORD = "test-only-redis-token"  # noqa: S105 - throwaway loopback test server
+DB_PASSWORD = "test-only-db-password"
+REDIS_PASSWORD = "test-only-redis-token"
 REGION = "eu-west-1"
 
 
@@ -68,7 +67,8 @@ class PostgresServer:
 
     def create_database(self, name: str) -> None:
         subprocess.run(
-            [f"{self.bin_dir}/createdb", "-h", self.host, "-p", str(self.port), "-U", DB_USER, name],
+            [f"{self.bin_dir}/createdb", "-h", self.host, "-p", str(self.port), "-U", DB_USER,
+             name],
             check=True,
             env={**os.environ, "PGPASSWORD": DB_PASSWORD},
             capture_output=True,
@@ -80,11 +80,12 @@ def _postgres_bin_dir() -> str | None:
     return os.path.dirname(candidates[-1]) if candidates else None
 
 
-def _as_postgres_user(cmd: list[str]) -> list[str]:
-    """initdb/postgres refuse to run as root; drop to the postgres OS user when we are root."""
+def _as_postgres_user() -> dict[str, Any]:
+    """initdb/postgres refuse to run as root: run them directly as the postgres OS user (no
+    runuser wrapper, so signals reach the server itself and shutdown is immediate)."""
     if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
+        return {"user": "postgres", "group": "postgres", "extra_groups": [], "cwd": "/"}
+    return {}
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +93,6 @@ def postgres_server() -> Iterator[PostgresServer]:
     bin_dir = _postgres_bin_dir()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not found; run scripts/install-services.sh")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root without runuser; cannot start PostgreSQL")
     workdir = Path(tempfile.mkdtemp(prefix="pay-pg-"))
     data, pwfile = workdir / "data", workdir / "pw"
     pwfile.write_text(DB_PASSWORD)
@@ -101,23 +100,21 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.chown(workdir, "postgres", "postgres")
         shutil.chown(pwfile, "postgres", "postgres")
     subprocess.run(
-        _as_postgres_user(
-            [f"{bin_dir}/initdb", "-D", str(data), "-U", DB_USER, f"--pwfile={pwfile}",
-             "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"]
-        ),
+        [f"{bin_dir}/initdb", "-D", str(data), "-U", DB_USER, f"--pwfile={pwfile}",
+         "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"],
         check=True,
         capture_output=True,
+        **_as_postgres_user(),
     )
     port = free_port()
     proc = subprocess.Popen(
-        _as_postgres_user(
-            [f"{bin_dir}/postgres", "-D", str(data), "-p", str(port), "-k", str(workdir),
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200"]
-        ),
+        [f"{bin_dir}/postgres", "-D", str(data), "-p", str(port), "-k", str(workdir),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+         "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+         "-c", "max_connections=200"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        **_as_postgres_user(),
     )
     try:
         wait_for_port(port, proc)
@@ -171,7 +168,7 @@ def moto_endpoint() -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # noqa: S105 - moto dummy credentials
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
     try:
         yield endpoint
     finally:
@@ -186,7 +183,7 @@ def moto_endpoint() -> Iterator[str]:
 def aws(endpoint: str, service: str) -> Any:
     return boto3.client(
         service, region_name=REGION, endpoint_url=endpoint,
-        aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106
+        aws_access_key_id="testing", aws_secret_access_key="testing",
     )
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from payment_app import db
 from payment_app.api import create_app
 from payment_app.cache import PaymentCache

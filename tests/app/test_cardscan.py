@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from payment_app.cardscan import CardDataError, contains_pan, is_cvv_name, luhn_valid, scan
 
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from payment_app.config import ConfigError, load_settings
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
@@ -70,7 +69,7 @@ def test_verify_full_uses_ca_bundle(tmp_path: Path) -> None:
     from payment_app.db import ssl_context
 
     bundle = tmp_path / "ca.pem"
-    bundle.write_text(ssl.get_server_certificate.__doc__ and "" or "")
+    bundle.write_text((ssl.get_server_certificate.__doc__ and "") or "")
     settings_env = {**ENV, "DB_SSLMODE": "verify-full", "DB_SSLROOTCERT": str(bundle)}
     settings = load_settings(settings_env)
     assert settings.db_sslrootcert == str(bundle)

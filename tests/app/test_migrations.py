@@ -10,9 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
-
 from payment_app.config import Settings
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from payment_app.processor import TransientProcessorError
 from payment_app.retry import backoff_delay, is_transient, with_retries
 

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-
 from payment_app import aws, db
 from payment_app.cache import PaymentCache
 from payment_app.config import Settings
@@ -69,7 +68,7 @@ def events_queue(kit: Any, settings: Settings) -> str:
 def read_events(
     kit: Any, queue_url: str, expected: int = 1, wait: float = 3.0
 ) -> list[dict[str, Any]]:
-    sqs, events = kit.aws("sqs"), []
+    sqs, events = kit.aws("sqs"), list[dict[str, Any]]()
     deadline = time.monotonic() + wait
     while len(events) < expected and time.monotonic() < deadline:
         for message in sqs.receive_message(

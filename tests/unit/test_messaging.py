@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from functools import cache
+from collections.abc import Callable
 
 import pytest
 
 from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID
-from offline.recorder import run_program
 from payment_platform import messaging
 from tests import fakes
 from tests.conftest import ENVIRONMENTS, load_profile
@@ -25,15 +24,16 @@ REDRIVE_ALLOW = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
 PAIRS = (("payment-queue", "payment-dlq"), ("notifications", "notifications-dlq"))
 
 
-@cache
-def _graph(env: str) -> Graph:
-    profile = load_profile(env)
-    return run_program(lambda: messaging.build(profile, fakes.keys()) and None, env=env)
+_GRAPHS: dict[str, Graph] = {}  # one run per environment keeps the suite fast
 
 
 @pytest.fixture(params=ENVIRONMENTS)
-def graph(request: pytest.FixtureRequest) -> Graph:
-    return _graph(request.param)
+def graph(request: pytest.FixtureRequest, run_builder: Callable[..., Graph]) -> Graph:
+    env = request.param
+    if env not in _GRAPHS:
+        profile = load_profile(env)
+        _GRAPHS[env] = run_builder(lambda: messaging.build(profile, fakes.keys()), env=env)
+    return _GRAPHS[env]
 
 
 def _arn(resource: Resource) -> str:
@@ -65,14 +65,20 @@ def test_queue_names_and_timing_from_profile(graph: Graph) -> None:
 def test_every_source_queue_redrives_to_its_dlq(graph: Graph) -> None:
     profile = load_profile(graph.env)
     queues = _by_name(graph, QUEUE)
-    allows = {r.get("queueUrl"): json.loads(r.get("redriveAllowPolicy")) for r in graph.of_type(REDRIVE_ALLOW)}
+    allows = {
+        r.get("queueUrl"): json.loads(r.get("redriveAllowPolicy"))
+        for r in graph.of_type(REDRIVE_ALLOW)
+    }
     for source, dlq in PAIRS:
         redrive = json.loads(queues[source].get("redrivePolicy"))
         assert redrive == {
             "deadLetterTargetArn": _arn(queues[dlq]),
             "maxReceiveCount": profile.messaging.max_receive_count,
         }
-        assert queues[source].get("messageRetentionSeconds") == profile.messaging.message_retention_seconds
+        assert (
+            queues[source].get("messageRetentionSeconds")
+            == profile.messaging.message_retention_seconds
+        )
         # the DLQ itself: no redrive of its own, 14 days' retention, only its source may use it
         assert queues[dlq].get("redrivePolicy") is None
         assert queues[dlq].get("messageRetentionSeconds") == 1_209_600
@@ -126,7 +132,11 @@ def test_events_topic_fans_out_to_notifications_queue(graph: Graph) -> None:
     topics, queues = _by_name(graph, TOPIC), _by_name(graph, QUEUE)
     events, notifications = _arn(topics["events"]), _arn(queues["notifications"])
     sub = graph.one(SUBSCRIPTION, "notifications-subscription")
-    assert (sub.get("topic"), sub.get("protocol"), sub.get("endpoint")) == (events, "sqs", notifications)
+    assert (sub.get("topic"), sub.get("protocol"), sub.get("endpoint")) == (
+        events,
+        "sqs",
+        notifications,
+    )
     assert sub.get("rawMessageDelivery") is True
     policy_resource = graph.one(QUEUE_POLICY, "notifications-policy")
     assert policy_resource.urn in sub.dependencies
@@ -144,20 +154,34 @@ def test_events_topic_fans_out_to_notifications_queue(graph: Graph) -> None:
 def test_alerts_topic_lets_cloudwatch_publish_from_this_account(graph: Graph) -> None:
     alerts = graph.one(TOPIC, "alerts")
     assert alerts.get("name") == load_profile(graph.env).name("alerts")
-    [allow] = [s for s in graph.one(TOPIC_POLICY, "alerts-policy").policy()["Statement"] if s["Effect"] == "Allow"]
+    [allow] = [
+        s
+        for s in graph.one(TOPIC_POLICY, "alerts-policy").policy()["Statement"]
+        if s["Effect"] == "Allow"
+    ]
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert allow["Action"] == "sns:Publish"
     assert allow["Resource"] == _arn(alerts)
     assert allow["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
 
 
-def test_email_subscription_only_when_alert_email_set(graph: Graph) -> None:
+def _email_subscriptions(graph: Graph) -> list[Resource]:
+    return [s for s in graph.of_type(SUBSCRIPTION) if s.get("protocol") == "email"]
+
+
+def test_email_subscription_when_alert_email_set(graph: Graph) -> None:
     email = load_profile(graph.env).deployment.alert_email
-    subs = [s for s in graph.of_type(SUBSCRIPTION) if s.get("protocol") == "email"]
-    if graph.env == "dev":
-        assert email is None and subs == []
-    else:
-        assert email is not None
-        [sub] = subs
-        assert sub.get("endpoint") == email
-        assert sub.get("topic") == _arn(graph.one(TOPIC, "alerts"))
+    assert email is not None  # every committed stack file sets payment:alertEmail
+    [sub] = _email_subscriptions(graph)
+    assert sub.get("endpoint") == email
+    assert sub.get("topic") == _arn(graph.one(TOPIC, "alerts"))
+
+
+def test_no_email_subscription_without_alert_email(run_builder: Callable[..., Graph]) -> None:
+    profile = load_profile("dev")
+    profile = profile.model_copy(
+        update={"deployment": profile.deployment.model_copy(update={"alert_email": None})}
+    )
+    graph = run_builder(lambda: messaging.build(profile, fakes.keys()), env="dev")
+    assert _email_subscriptions(graph) == []
+    assert graph.one(TOPIC, "alerts").get("kmsMasterKeyId") == fakes.MESSAGING_KEY_ARN

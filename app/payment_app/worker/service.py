@@ -13,6 +13,7 @@ import asyncpg  # type: ignore[import-untyped]
 from payment_app import db, records
 from payment_app.cache import PaymentCache
 from payment_app.config import Settings
+from payment_app.healthcheck import WORKER_HEARTBEAT
 from payment_app.logs import request_id_var
 from payment_app.models import TERMINAL_STATUSES, Payment
 from payment_app.processor import PaymentProcessor
@@ -21,7 +22,7 @@ from payment_app.retry import with_retries
 log = logging.getLogger(__name__)
 
 
-class PaymentNotFound(Exception):
+class PaymentNotFoundError(Exception):
     """The message names a payment that is not in the database."""
 
 
@@ -61,14 +62,17 @@ class PaymentWorker:
         log.info("worker polling", extra={"queue": self.settings.payment_queue_url})
         failures = 0
         while not self._stop.is_set():
+            _beat()
             try:
                 await self.run_once()
                 failures = 0
-            except Exception as exc:  # noqa: BLE001 - keep the loop alive
+            except Exception as exc:
                 failures += 1
                 log.error("poll failed", extra={"error": type(exc).__name__})
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=min(2.0**failures, 30.0))
+        with contextlib.suppress(OSError):
+            WORKER_HEARTBEAT.unlink()
         log.info("worker stopped")
 
     async def run_once(self) -> int:
@@ -109,7 +113,7 @@ class PaymentWorker:
                 ReceiptHandle=receipt,
             )
             return True
-        except Exception as exc:  # noqa: BLE001 - the redrive policy takes it from here
+        except Exception as exc:
             log.error(
                 "message failed; left for redelivery / dead-letter queue",
                 extra={"error": type(exc).__name__, "receive_count": receive_count},
@@ -125,7 +129,7 @@ class PaymentWorker:
         """Advance one payment as far as it can go; every step is safe to repeat."""
         payment = await db.get_payment(self.pool, payment_id)
         if payment is None:
-            raise PaymentNotFound(payment_id)
+            raise PaymentNotFoundError(payment_id)
         if payment.status == "pending":
             moved = await db.transition(self.pool, payment_id, "pending", "processing")
             payment = moved or await self._reload(payment_id)
@@ -142,7 +146,9 @@ class PaymentWorker:
             )
             payment = moved or await self._reload(payment_id)
             await self.cache.refresh(payment_id, payment.public_view())
-            log.info("payment processed", extra={"payment_id": payment_id, "status": payment.status})
+            log.info(
+                "payment processed", extra={"payment_id": payment_id, "status": payment.status}
+            )
         if payment.status in TERMINAL_STATUSES and not payment.event_published:
             await self._record_and_publish(payment)
         return payment
@@ -150,7 +156,7 @@ class PaymentWorker:
     async def _reload(self, payment_id: str) -> Payment:
         payment = await db.get_payment(self.pool, payment_id)
         if payment is None:
-            raise PaymentNotFound(payment_id)
+            raise PaymentNotFoundError(payment_id)
         return payment
 
     async def _record_and_publish(self, payment: Payment) -> None:
@@ -189,7 +195,7 @@ class PaymentWorker:
                     ReceiptHandle=receipt,
                     VisibilityTimeout=timeout,
                 )
-            except Exception as exc:  # noqa: BLE001 - best effort; processing continues
+            except Exception as exc:
                 log.warning("visibility extension failed", extra={"error": type(exc).__name__})
 
     async def _release(self, message: dict[str, Any]) -> None:
@@ -200,6 +206,12 @@ class PaymentWorker:
                 ReceiptHandle=message["ReceiptHandle"],
                 VisibilityTimeout=0,
             )
+
+
+def _beat() -> None:
+    """Touch the heartbeat file the container HEALTHCHECK reads; best effort."""
+    with contextlib.suppress(OSError):
+        WORKER_HEARTBEAT.touch()
 
 
 def _payment_id(body: str) -> str:

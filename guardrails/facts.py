@@ -1,0 +1,325 @@
+"""Facts derived from a recorded graph that several rules (and the connectivity tests) share.
+
+Everything here reads Pulumi wire names (camelCase) and resolves references between
+resources through ids and ARNs (`Graph.by_id`), so it works on the offline graph and on the
+graph the CrossGuard pack builds from a real stack's resources alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from offline.graph import Graph, Resource
+
+KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS_RULE = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+QUEUE = "aws:sqs/queue:Queue"
+TOPIC = "aws:sns/topic:Topic"
+WORLD = ("0.0.0.0/0", "::/0")
+
+
+def as_list(value: Any) -> list[Any]:
+    """A policy field or input that may be a scalar or a list, as a list (None -> [])."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def ref(graph: Graph, value: Any) -> Resource | None:
+    """The resource an id or ARN input points at (None for unset or outside the stack)."""
+    return graph.by_id(value) if isinstance(value, str) and value else None
+
+
+def kms_key(graph: Graph, value: Any) -> Resource | None:
+    """The customer-managed key an input names: key id, key ARN, alias name or alias ARN."""
+    target = ref(graph, value)
+    if target is None and isinstance(value, str):
+        target = next(
+            (a for a in graph.of_type(KMS_ALIAS) if value in (a.get("name"), a.state.get("arn"))),
+            None,
+        )
+    if target is not None and target.type == KMS_ALIAS:
+        target = ref(graph, target.get("targetKeyId"))
+    return target if target is not None and target.type == KMS_KEY else None
+
+
+def parse_json(value: Any) -> Any:
+    """A JSON document input (policy, container definitions) parsed; dicts/lists pass through."""
+    if isinstance(value, str) and value.strip():
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    return value
+
+
+def statements(document: Any) -> list[dict[str, Any]]:
+    """The statements of a policy document (string or dict), each a dict."""
+    doc = parse_json(document)
+    if not isinstance(doc, Mapping):
+        return []
+    return [s for s in as_list(doc.get("Statement")) if isinstance(s, dict)]
+
+
+def principals(statement: Mapping[str, Any]) -> list[str]:
+    """Every principal value of a statement ("*" stays "*")."""
+    principal = statement.get("Principal")
+    if isinstance(principal, Mapping):
+        return [str(p) for v in principal.values() for p in as_list(v)]
+    return [str(p) for p in as_list(principal)]
+
+
+# Condition keys that tie a wildcard principal to this account or a named source, which AWS
+# (IAM Access Analyzer, Security Hub SQS.3/SNS.4/KMS.5) does not count as public.
+SCOPING_KEYS = {
+    "aws:sourcearn",
+    "aws:sourceaccount",
+    "aws:sourceowner",
+    "aws:principalaccount",
+    "aws:principalorgid",
+    "aws:sourcevpce",
+    "aws:sourcevpc",
+    "kms:calleraccount",
+}
+
+
+def is_public_allow(statement: Mapping[str, Any]) -> bool:
+    """An Allow to any principal without a condition that scopes it to an account or source."""
+    if statement.get("Effect") != "Allow" or "*" not in principals(statement):
+        return False
+    condition = statement.get("Condition") or {}
+    keys = {k.lower() for block in condition.values() if isinstance(block, Mapping) for k in block}
+    return not keys & SCOPING_KEYS
+
+
+def denies_insecure_transport(document: Any) -> bool:
+    """The document holds a Deny for every principal when aws:SecureTransport is false."""
+    for statement in statements(document):
+        if statement.get("Effect") != "Deny" or "*" not in principals(statement):
+            continue
+        for operator, block in (statement.get("Condition") or {}).items():
+            if not str(operator).startswith("Bool") or not isinstance(block, Mapping):
+                continue
+            for key, value in block.items():
+                if key.lower() == "aws:securetransport" and any(
+                    str(v).lower() == "false" for v in as_list(value)
+                ):
+                    return True
+    return False
+
+
+def attached(graph: Graph, types: Iterable[str], key: str, target: Resource) -> list[Resource]:
+    """Resources of `types` whose `key` input points at `target` (by id or ARN)."""
+    ids = {target.id, target.state.get("arn"), target.state.get("url")} - {None, ""}
+    return [r for r in graph.of_type(*types) if r.get(key) in ids]
+
+
+def bucket_config(graph: Graph, bucket: Resource, kind: str) -> list[Resource]:
+    """The separate S3 configuration resources (e.g. `bucketVersioning`) of a bucket."""
+    types = [
+        f"aws:s3/{kind}:{kind[0].upper()}{kind[1:]}",
+        f"aws:s3/{kind}V2:{kind[0].upper()}{kind[1:]}V2",
+    ]
+    return attached(graph, types, "bucket", bucket)
+
+
+def bucket_name(bucket: Resource) -> str:
+    return str(bucket.get("bucket") or bucket.state.get("bucket") or bucket.id or bucket.name)
+
+
+def bucket_policies(graph: Graph, bucket: Resource) -> list[Any]:
+    docs = [
+        p.get("policy")
+        for p in attached(graph, ["aws:s3/bucketPolicy:BucketPolicy"], "bucket", bucket)
+    ]
+    return [d for d in docs if d]
+
+
+def queue_policies(graph: Graph, queue: Resource) -> list[Any]:
+    docs = [queue.get("policy")] + [
+        p.get("policy")
+        for p in attached(graph, ["aws:sqs/queuePolicy:QueuePolicy"], "queueUrl", queue)
+    ]
+    return [d for d in docs if d]
+
+
+def topic_policies(graph: Graph, topic: Resource) -> list[Any]:
+    docs = [topic.get("policy")] + [
+        p.get("policy") for p in attached(graph, ["aws:sns/topicPolicy:TopicPolicy"], "arn", topic)
+    ]
+    return [d for d in docs if d]
+
+
+def alb_security_group_ids(graph: Graph) -> set[str]:
+    """Security groups attached to an internet-facing load balancer."""
+    return {
+        sg
+        for lb in graph.of_type(LOAD_BALANCER)
+        if not lb.get("internal")
+        for sg in as_list(lb.get("securityGroups"))
+    }
+
+
+@dataclass(frozen=True)
+class SgRule:
+    """One security-group rule, whichever resource shape carried it."""
+
+    carrier: Resource  # the rule resource, or the group holding an inline rule
+    entry: str  # "" for a rule resource, "ingress[0]" for an inline entry
+    group_id: str
+    direction: str  # "ingress" | "egress"
+    protocol: str  # "tcp", "udp", "icmp" or "-1" (all)
+    from_port: int | None
+    to_port: int | None
+    cidrs: tuple[str, ...]
+    peer_groups: tuple[str, ...]
+    prefix_lists: tuple[str, ...]
+    description: str | None
+
+    def covers(self, port: int) -> bool:
+        """True when traffic to `port` matches this rule."""
+        if self.protocol == "-1":
+            return True
+        low = self.from_port if self.from_port is not None else 0
+        high = self.to_port if self.to_port is not None else 65535
+        if low == -1:
+            return True
+        return low <= port <= high
+
+    @property
+    def ports(self) -> str:
+        if self.protocol == "-1":
+            return "all traffic"
+        if self.from_port == self.to_port:
+            return f"{self.protocol}/{self.from_port}"
+        return f"{self.protocol}/{self.from_port}-{self.to_port}"
+
+
+def _protocol(value: Any) -> str:
+    text = str(value if value is not None else "-1").lower()
+    return {"6": "tcp", "17": "udp", "1": "icmp", "all": "-1", "-1": "-1"}.get(text, text)
+
+
+def _port(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def sg_rules(graph: Graph) -> list[SgRule]:
+    """Every security-group rule in the graph: rule resources and inline entries alike."""
+    rules: list[SgRule] = []
+    for r in graph.of_type(INGRESS_RULE, EGRESS_RULE):
+        rules.append(
+            SgRule(
+                carrier=r,
+                entry="",
+                group_id=str(r.get("securityGroupId")),
+                direction="ingress" if r.type == INGRESS_RULE else "egress",
+                protocol=_protocol(r.get("ipProtocol")),
+                from_port=_port(r.get("fromPort")),
+                to_port=_port(r.get("toPort")),
+                cidrs=tuple(c for c in (r.get("cidrIpv4"), r.get("cidrIpv6")) if c),
+                peer_groups=tuple(as_list(r.get("referencedSecurityGroupId"))),
+                prefix_lists=tuple(as_list(r.get("prefixListId"))),
+                description=r.get("description"),
+            )
+        )
+    for r in graph.of_type(LEGACY_RULE):
+        group_id = str(r.get("securityGroupId"))
+        rules.append(
+            SgRule(
+                carrier=r,
+                entry="",
+                group_id=group_id,
+                direction=str(r.get("type")),
+                protocol=_protocol(r.get("protocol")),
+                from_port=_port(r.get("fromPort")),
+                to_port=_port(r.get("toPort")),
+                cidrs=tuple(as_list(r.get("cidrBlocks")) + as_list(r.get("ipv6CidrBlocks"))),
+                peer_groups=tuple(
+                    as_list(r.get("sourceSecurityGroupId")) + ([group_id] if r.get("self") else [])
+                ),
+                prefix_lists=tuple(as_list(r.get("prefixListIds"))),
+                description=r.get("description"),
+            )
+        )
+    for sg in graph.of_type(SECURITY_GROUP):
+        group_id = str(sg.id)
+        for direction in ("ingress", "egress"):
+            for i, e in enumerate(as_list(sg.get(direction))):
+                rules.append(
+                    SgRule(
+                        carrier=sg,
+                        entry=f"{direction}[{i}]",
+                        group_id=group_id,
+                        direction=direction,
+                        protocol=_protocol(e.get("protocol")),
+                        from_port=_port(e.get("fromPort")),
+                        to_port=_port(e.get("toPort")),
+                        cidrs=tuple(
+                            as_list(e.get("cidrBlocks")) + as_list(e.get("ipv6CidrBlocks"))
+                        ),
+                        peer_groups=tuple(
+                            as_list(e.get("securityGroups")) + ([group_id] if e.get("self") else [])
+                        ),
+                        prefix_lists=tuple(as_list(e.get("prefixListIds"))),
+                        description=e.get("description"),
+                    )
+                )
+    return rules
+
+
+def container_definitions(task_definition: Resource) -> list[dict[str, Any]]:
+    parsed = parse_json(task_definition.get("containerDefinitions"))
+    return [c for c in as_list(parsed) if isinstance(c, dict)]
+
+
+def identity_documents(graph: Graph) -> list[tuple[Resource, str, Any]]:
+    """Identity-based policy documents: (carrier, label, document) for roles and policies."""
+    docs: list[tuple[Resource, str, Any]] = []
+    for r in graph.of_type("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
+        docs.append((r, "", r.get("policy")))
+    for role in graph.of_type("aws:iam/role:Role"):
+        for i, inline in enumerate(as_list(role.get("inlinePolicies"))):
+            if isinstance(inline, Mapping) and inline.get("policy"):
+                docs.append((role, f"inlinePolicies[{i}]", inline.get("policy")))
+    return docs
+
+
+def role_documents(graph: Graph, role: Resource) -> list[Any]:
+    """Every identity policy document that applies to a role (inline, role policies, attached)."""
+    role_refs = {role.id, role.get("name"), role.state.get("name"), role.state.get("arn")} - {
+        None,
+        "",
+    }
+    docs: list[Any] = [
+        inline.get("policy")
+        for inline in as_list(role.get("inlinePolicies"))
+        if isinstance(inline, Mapping)
+    ]
+    docs += [
+        p.get("policy")
+        for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.get("role") in role_refs
+    ]
+    for attachment in graph.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        if attachment.get("role") in role_refs:
+            policy = ref(graph, attachment.get("policyArn"))
+            if policy is not None:
+                docs.append(policy.get("policy"))
+    return [d for d in docs if d]
+
+
+def role_by_arn(graph: Graph, arn: Any) -> Resource | None:
+    role = ref(graph, arn)
+    return role if role is not None and role.type == "aws:iam/role:Role" else None

@@ -1,0 +1,640 @@
+"""`diagram`: the architecture diagram, generated from the recorded graph of one environment.
+
+Writes docs/architecture.mmd (Mermaid), docs/architecture.dot (Graphviz), the Mermaid block in
+docs/architecture.md between the `diagram` markers, and docs/architecture.svg when the `dot`
+binary is installed. Nothing is drawn by hand:
+- one subgraph per concern (the `payment:<concern>:<Concern>` component a resource sits under);
+- one node per main resource; counted families (subnets, database instances, interface
+  endpoints, alarms) collapse into one node with a count; glue (policies, attachments, rules,
+  route tables, bucket settings) is left out;
+- edges come from the wiring the graph holds: security-group rules (traffic and port), task-role
+  policies (who sends, consumes, publishes, writes), queue redrive and topic subscriptions,
+  and log, trail and access-log delivery.
+Nodes and edges are sorted, so the same graph always renders the same text; `--check` exits 1
+when the committed files differ from a fresh render (the .svg is not checked: CI may lack dot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from offline.graph import Graph, Resource
+from offline.recorder import ROOT, record
+from offline.shape import family
+
+DOCS = ROOT / "docs"
+MERMAID = DOCS / "architecture.mmd"
+DOT = DOCS / "architecture.dot"
+SVG = DOCS / "architecture.svg"
+MARKDOWN = DOCS / "architecture.md"
+START, END = "<!-- diagram:start -->", "<!-- diagram:end -->"
+
+INTERNET = "internet"
+ALERT_EMAIL = "alert_email"
+
+# Main resource types: label and shape ("store" for data stores, "box" otherwise).
+KINDS: dict[str, tuple[str, str]] = {
+    "aws:ec2/vpc:Vpc": ("VPC", "box"),
+    "aws:ec2/subnet:Subnet": ("subnets", "box"),
+    "aws:ec2/internetGateway:InternetGateway": ("internet gateway", "box"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("VPC endpoint", "box"),
+    "aws:kms/key:Key": ("KMS key", "box"),
+    "aws:cloudwatch/logGroup:LogGroup": ("log group", "store"),
+    "aws:s3/bucket:Bucket": ("S3 bucket", "store"),
+    "aws:s3/bucketV2:BucketV2": ("S3 bucket", "store"),
+    "aws:rds/cluster:Cluster": ("Aurora PostgreSQL cluster", "store"),
+    "aws:rds/clusterInstance:ClusterInstance": ("Aurora instances", "box"),
+    "aws:elasticache/replicationGroup:ReplicationGroup": ("Redis replication group", "store"),
+    "aws:secretsmanager/secret:Secret": ("secret", "store"),
+    "aws:sqs/queue:Queue": ("SQS queue", "store"),
+    "aws:sns/topic:Topic": ("SNS topic", "box"),
+    "aws:lb/loadBalancer:LoadBalancer": ("ALB", "box"),
+    "aws:wafv2/webAcl:WebAcl": ("WAF web ACL", "box"),
+    "aws:ecr/repository:Repository": ("ECR repository", "store"),
+    "aws:ecs/cluster:Cluster": ("ECS cluster", "box"),
+    "aws:ecs/service:Service": ("Fargate service", "box"),
+    "aws:cloudtrail/trail:Trail": ("CloudTrail trail", "box"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ("CloudWatch alarms", "box"),
+    "aws:cloudwatch/dashboard:Dashboard": ("dashboard", "box"),
+}
+# Families collapsed by type whatever their logical names (one node per concern and type).
+COLLAPSE_BY_TYPE = {"aws:cloudwatch/metricAlarm:MetricAlarm"}
+INTERFACE_ENDPOINTS = "interface endpoints"
+TIMES = "\u00d7"  # the multiplication sign before a family's count
+
+# Subgraph order: along the request path first, then the supporting concerns.
+CONCERN_ORDER = (
+    "edge",
+    "compute",
+    "database",
+    "cache",
+    "messaging",
+    "storage",
+    "audit",
+    "observability",
+    "logs",
+    "network",
+    "endpoints",
+    "security",
+    "keys",
+)
+
+# Edge kinds: traffic (security-group paths), data (messages and objects), logs (delivery).
+TRAFFIC, DATA, LOGS = "traffic", "data", "logs"
+
+# Task-role actions that mean data moves, and which way: (prefix, label, resource -> role?).
+IAM_FLOWS = (
+    ("sqs:SendMessage", "send", False),
+    ("sqs:ReceiveMessage", "consume", True),
+    ("sns:Publish", "publish", False),
+    ("s3:PutObject", "write", False),
+)
+
+_SLUG = re.compile(r"[^A-Za-z0-9]+")
+_SG_KEYS = ("securityGroups", "vpcSecurityGroupIds", "securityGroupIds")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One box: a main resource, or a family of them collapsed with a count."""
+
+    id: str
+    concern: str
+    kind: str
+    name: str
+    shape: str
+    count: int = 1
+
+    def text(self, newline: str) -> str:
+        """Kind on the first line, name (and count) on the second."""
+        name = self.name if self.count == 1 else f"{self.name} {TIMES}{self.count}"
+        return f"{self.kind}{newline}{name}" if name else self.kind
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """A traffic or data path between two nodes."""
+
+    source: str
+    target: str
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """Nodes grouped by concern and the edges between them, sorted."""
+
+    env: str
+    concerns: tuple[tuple[str, tuple[Node, ...]], ...]
+    externals: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+
+    def node(self, node_id: str) -> Node:
+        for node in self.nodes():
+            if node.id == node_id:
+                return node
+        raise LookupError(node_id)
+
+    def nodes(self) -> Iterator[Node]:
+        yield from self.externals
+        for _, nodes in self.concerns:
+            yield from nodes
+
+    def find(self, kind: str, name: str | None = None) -> Node:
+        """The single node of a kind (and name), e.g. `find("ALB")`."""
+        found = [n for n in self.nodes() if n.kind == kind and name in (None, n.name)]
+        if len(found) != 1:
+            raise LookupError(f"expected one node {kind} {name or ''}, found {len(found)}")
+        return found[0]
+
+    def path(self, *node_ids: str) -> bool:
+        """Whether edges lead from each node to the next, in order."""
+        pairs = {(e.source, e.target) for e in self.edges}
+        return all(pair in pairs for pair in itertools.pairwise(node_ids))
+
+
+@dataclass
+class _Builder:
+    graph: Graph
+    members: dict[str, str] = field(default_factory=dict)  # resource urn -> node id
+    nodes: dict[str, Node] = field(default_factory=dict)
+    lookup: dict[str, str] = field(default_factory=dict)  # id / ARN / name -> node id
+    edges: set[Edge] = field(default_factory=set)
+
+    def node_of(self, value: Any) -> str | None:
+        """The node a resolved reference (id, ARN, name, ARN with a path) points at."""
+        if not isinstance(value, str) or not value:
+            return None
+        for candidate in (value, value.removesuffix(":*"), value.split("/")[0], value):
+            if candidate in self.lookup:
+                return self.lookup[candidate]
+        if value.startswith("arn:aws:s3:::"):
+            return self.lookup.get(value.split(":::", 1)[1].split("/")[0])
+        return None
+
+    def edge(self, source: str | None, target: str | None, label: str, kind: str) -> None:
+        if source and target and source != target:
+            self.edges.add(Edge(source, target, label, kind))
+
+
+def _family_key(resource: Resource, graph: Graph) -> tuple[str, str, str]:
+    """(node key, kind, name) for a main resource: counted families share one key."""
+    kind = KINDS[resource.type][0]
+    if resource.type in COLLAPSE_BY_TYPE:
+        return "all", kind, ""
+    if (
+        resource.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
+        and resource.get("vpcEndpointType") == "Interface"
+    ):
+        return "interface", INTERFACE_ENDPOINTS, ""
+    stem = family(resource.name, graph.suffix).replace("-#", "").replace("_#", "")
+    stem = stem.replace("{az}", "").strip("-_") or resource.name
+    return stem, kind, stem
+
+
+def _nodes(b: _Builder) -> None:
+    graph = b.graph
+    counts: dict[str, int] = {}
+    for resource in graph:
+        if not resource.custom or resource.type not in KINDS:
+            continue
+        concern = graph.concern(resource)
+        stem, kind, name = _family_key(resource, graph)
+        type_slug = resource.type.rsplit(":", 1)[-1]
+        node_id = _SLUG.sub("_", f"{concern}_{type_slug}_{stem}").strip("_").lower()
+        counts[node_id] = counts.get(node_id, 0) + 1
+        b.members[resource.urn] = node_id
+        b.nodes[node_id] = Node(node_id, concern, kind, name, KINDS[resource.type][1])
+        for key in ("arn", "name", "bucket", "url", "repositoryUrl"):
+            value = resource.state.get(key)
+            if isinstance(value, str) and value:
+                b.lookup.setdefault(value, node_id)
+        if resource.id:
+            b.lookup.setdefault(resource.id, node_id)
+    for node_id, count in counts.items():
+        old = b.nodes[node_id]
+        b.nodes[node_id] = Node(old.id, old.concern, old.kind, old.name, old.shape, count)
+
+
+def _security_groups(resource: Resource) -> list[str]:
+    """The security groups a resource sits in (top level or in its network configuration)."""
+    found: list[str] = []
+    scopes: list[Any] = [resource.inputs, resource.inputs.get("networkConfiguration")]
+    for scope in scopes:
+        if isinstance(scope, dict):
+            for key in _SG_KEYS:
+                value = scope.get(key)
+                if isinstance(value, list):
+                    found += [v for v in value if isinstance(v, str)]
+    return found
+
+
+def _port(rule: dict[str, Any]) -> str:
+    low, high = rule.get("fromPort"), rule.get("toPort")
+    if str(rule.get("ipProtocol", rule.get("protocol", "tcp"))) == "-1":
+        return "all"
+    return str(low) if low == high or high is None else f"{low}-{high}"
+
+
+def _rules(graph: Graph) -> Iterator[tuple[str, str, str | None, str | None, str | None, str]]:
+    """Every security-group rule as (direction, group, peer group, peer CIDR, prefix list, port)."""
+    for r in graph.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        yield (
+            "ingress",
+            r.get("securityGroupId"),
+            r.get("referencedSecurityGroupId"),
+            r.get("cidrIpv4"),
+            r.get("prefixListId"),
+            _port(dict(r.inputs)),
+        )
+    for r in graph.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"):
+        yield (
+            "egress",
+            r.get("securityGroupId"),
+            r.get("referencedSecurityGroupId"),
+            r.get("cidrIpv4"),
+            r.get("prefixListId"),
+            _port(dict(r.inputs)),
+        )
+    for r in graph.of_type("aws:ec2/securityGroupRule:SecurityGroupRule"):
+        cidrs = r.get("cidrBlocks") or [None]
+        prefixes = r.get("prefixListIds") or [None]
+        for cidr in cidrs:
+            for prefix in prefixes:
+                yield (
+                    r.get("type"),
+                    r.get("securityGroupId"),
+                    r.get("sourceSecurityGroupId"),
+                    cidr,
+                    prefix,
+                    _port(dict(r.inputs)),
+                )
+    for sg in graph.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        for direction in ("ingress", "egress"):
+            for rule in sg.get(direction) or []:
+                peers = (
+                    [(s, None, None) for s in rule.get("securityGroups") or []]
+                    + [(None, c, None) for c in rule.get("cidrBlocks") or []]
+                    + [(None, None, p) for p in rule.get("prefixListIds") or []]
+                )
+                for peer, cidr, prefix in peers:
+                    yield direction, str(sg.id), peer, cidr, prefix, _port(rule)
+
+
+def _traffic(b: _Builder) -> None:
+    """Security-group rules: who may open connections to whom, on which port."""
+    holders: dict[str, set[str]] = {}
+    for resource in b.graph:
+        node = b.members.get(resource.urn)
+        if node:
+            for sg in _security_groups(resource):
+                holders.setdefault(sg, set()).add(node)
+    gateways = {
+        str(r.state.get("prefixListId")): b.members[r.urn]
+        for r in b.graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if r.get("vpcEndpointType") == "Gateway" and r.urn in b.members
+    }
+    for direction, group, peer, cidr, prefix, port in _rules(b.graph):
+        own = holders.get(group or "", set())
+        if peer:
+            others = holders.get(peer, set())
+        elif cidr == "0.0.0.0/0" and direction == "ingress":
+            others = {INTERNET}
+        elif prefix and prefix in gateways:
+            others = {gateways[prefix]}
+        else:
+            continue
+        for mine in own:
+            for other in others:
+                if direction == "ingress":
+                    b.edge(other, mine, port, TRAFFIC)
+                else:
+                    b.edge(mine, other, port, TRAFFIC)
+
+
+def _statements(document: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return
+    if isinstance(document, dict):
+        statements = document.get("Statement", [])
+        yield from [statements] if isinstance(statements, dict) else statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _role_policies(graph: Graph) -> dict[str, list[Any]]:
+    """Role name or id -> the policy documents attached to it (inline and managed)."""
+    found: dict[str, list[Any]] = {}
+    for r in graph.of_type("aws:iam/rolePolicy:RolePolicy"):
+        found.setdefault(str(r.get("role")), []).append(r.get("policy"))
+    for r in graph.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        policy = graph.by_id(str(r.get("policyArn") or ""))
+        if policy is not None:
+            found.setdefault(str(r.get("role")), []).append(policy.get("policy"))
+    return found
+
+
+def _data(b: _Builder) -> None:
+    """Task-role grants (send, consume, publish, write), queue redrive, topic subscriptions."""
+    graph = b.graph
+    policies = _role_policies(graph)
+    for service in graph.of_type("aws:ecs/service:Service"):
+        node = b.members.get(service.urn)
+        task = graph.by_id(str(service.get("taskDefinition") or ""))
+        if node is None or task is None:
+            continue
+        role = graph.by_id(str(task.get("taskRoleArn") or ""))
+        if role is not None:
+            docs = policies.get(str(role.id), []) + policies.get(str(role.get("name")), [])
+            for document in docs:
+                for statement in _statements(document):
+                    if statement.get("Effect") != "Allow":
+                        continue
+                    actions = _as_list(statement.get("Action"))
+                    for action, label, inbound in IAM_FLOWS:
+                        if action not in actions:
+                            continue
+                        for arn in _as_list(statement.get("Resource")):
+                            target = b.node_of(arn)
+                            if inbound:
+                                b.edge(target, node, label, DATA)
+                            else:
+                                b.edge(node, target, label, DATA)
+        _containers(b, node, task)
+    for queue in graph.of_type("aws:sqs/queue:Queue"):
+        redrive = queue.get("redrivePolicy")
+        if isinstance(redrive, str) and redrive:
+            policy = json.loads(redrive)
+            label = f"redrive after {policy.get('maxReceiveCount')} receives"
+            b.edge(
+                b.members.get(queue.urn), b.node_of(policy.get("deadLetterTargetArn")), label, DATA
+            )
+    for sub in graph.of_type("aws:sns/topicSubscription:TopicSubscription"):
+        topic = b.node_of(sub.get("topic"))
+        if sub.get("protocol") == "email":
+            b.edge(topic, ALERT_EMAIL, "e-mail", DATA)
+        else:
+            b.edge(topic, b.node_of(sub.get("endpoint")), "subscription", DATA)
+    for alarm in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+        for action in (alarm.get("alarmActions") or []) + (alarm.get("okActions") or []):
+            b.edge(b.members.get(alarm.urn), b.node_of(action), "alarm", DATA)
+
+
+def _containers(b: _Builder, service: str, task: Resource) -> None:
+    """Image pull and container log delivery from a task definition's containers."""
+    raw = task.get("containerDefinitions")
+    try:
+        containers = json.loads(raw) if isinstance(raw, str) else raw or []
+    except json.JSONDecodeError:
+        return
+    for container in containers:
+        image = str(container.get("image") or "")
+        repo = b.node_of(image.split("@")[0].split(":")[0])
+        b.edge(repo, service, "image", DATA)
+        options = (container.get("logConfiguration") or {}).get("options") or {}
+        b.edge(service, b.node_of(options.get("awslogs-group")), "container logs", LOGS)
+
+
+def _delivery(b: _Builder) -> None:
+    """Logs and audit records: flow logs, trail, ALB, WAF, database, cache, access logs."""
+    graph = b.graph
+    for flow in graph.of_type("aws:ec2/flowLog:FlowLog"):
+        b.edge(
+            b.node_of(flow.get("vpcId")), b.node_of(flow.get("logDestination")), "flow logs", LOGS
+        )
+    for trail in graph.of_type("aws:cloudtrail/trail:Trail"):
+        node = b.members.get(trail.urn)
+        b.edge(node, b.node_of(trail.get("s3BucketName")), "log files", LOGS)
+        b.edge(node, b.node_of(trail.get("cloudWatchLogsGroupArn")), "events", LOGS)
+        for selector in (trail.get("eventSelectors") or []) + (
+            trail.get("advancedEventSelectors") or []
+        ):
+            for arn in _selector_arns(selector):
+                b.edge(b.node_of(arn), node, "data events", LOGS)
+    for alb in graph.of_type("aws:lb/loadBalancer:LoadBalancer"):
+        logs = alb.get("accessLogs") or {}
+        if logs.get("enabled"):
+            b.edge(b.members.get(alb.urn), b.node_of(logs.get("bucket")), "access logs", LOGS)
+    for assoc in graph.of_type("aws:wafv2/webAclAssociation:WebAclAssociation"):
+        b.edge(
+            b.node_of(assoc.get("webAclArn")),
+            b.node_of(assoc.get("resourceArn")),
+            "filters",
+            TRAFFIC,
+        )
+    for conf in graph.of_type("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"):
+        for dest in conf.get("logDestinationConfigs") or []:
+            b.edge(b.node_of(conf.get("resourceArn")), b.node_of(dest), "WAF logs", LOGS)
+    for cluster in graph.of_type("aws:rds/cluster:Cluster"):
+        ident = cluster.get("clusterIdentifier")
+        for export in cluster.get("enabledCloudwatchLogsExports") or []:
+            # RDS writes exports to a fixed log group name per cluster and log type.
+            target = b.node_of(f"/aws/rds/cluster/{ident}/{export}")
+            b.edge(b.members.get(cluster.urn), target, f"{export} log", LOGS)
+    for group in graph.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+        for conf in group.get("logDeliveryConfigurations") or []:
+            target = b.node_of(conf.get("destination"))
+            b.edge(b.members.get(group.urn), target, str(conf.get("logType")), LOGS)
+    for logging in graph.of_type(
+        "aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2"
+    ):
+        source, target = b.node_of(logging.get("bucket")), b.node_of(logging.get("targetBucket"))
+        b.edge(source, target, "server access logs", LOGS)
+
+
+def _selector_arns(selector: dict[str, Any]) -> Iterator[str]:
+    for data in selector.get("dataResources") or []:
+        yield from [str(v) for v in data.get("values") or []]
+    for selector_field in selector.get("fieldSelectors") or []:
+        if selector_field.get("field") == "resources.ARN":
+            yield from [str(v) for v in selector_field.get("startsWiths") or []]
+            yield from [str(v) for v in selector_field.get("equals") or []]
+
+
+def build(graph: Graph) -> Diagram:
+    """The diagram of one environment's graph."""
+    b = _Builder(graph)
+    _nodes(b)
+    _traffic(b)
+    _data(b)
+    _delivery(b)
+    # Edges with the same ends and kind merge their labels ("443, 80").
+    merged: dict[tuple[str, str, str], set[str]] = {}
+    for e in b.edges:
+        merged.setdefault((e.source, e.target, e.kind), set()).add(e.label)
+    edges = tuple(
+        sorted(
+            Edge(s, t, ", ".join(sorted(labels, key=_label_order)), k)
+            for (s, t, k), labels in merged.items()
+        )
+    )
+    used = {e.source for e in edges} | {e.target for e in edges}
+    externals = tuple(
+        node
+        for node in (
+            Node(INTERNET, "", "Internet clients", "", "external"),
+            Node(ALERT_EMAIL, "", "on-call e-mail", "", "external"),
+        )
+        if node.id in used
+    )
+    by_concern: dict[str, list[Node]] = {}
+    for node in b.nodes.values():
+        by_concern.setdefault(node.concern, []).append(node)
+    order = {c: i for i, c in enumerate(CONCERN_ORDER)}
+    concerns = tuple(
+        (concern, tuple(sorted(nodes, key=lambda n: n.id)))
+        for concern, nodes in sorted(
+            by_concern.items(), key=lambda item: (order.get(item[0], len(order)), item[0])
+        )
+    )
+    return Diagram(graph.env, concerns, externals, edges)
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    """Ports numerically descending would put 443 before 80; keep 443 first, then text."""
+    return (0, f"{int(label):06d}") if label.isdigit() and label == "443" else (1, label)
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+_MERMAID_SHAPES = {"store": ('[("', '")]'), "box": ('["', '"]'), "external": ('(["', '"])')}
+_MERMAID_ARROWS = {TRAFFIC: "-->", DATA: "==>", LOGS: "-.->"}
+_DOT_SHAPES = {
+    "store": 'shape=cylinder, style="filled", fillcolor="#eef5ff"',
+    "box": 'shape=box, style="rounded,filled", fillcolor="#ffffff"',
+    "external": 'shape=ellipse, style="filled", fillcolor="#fff4e0"',
+}
+_DOT_EDGES = {TRAFFIC: "style=solid", DATA: "style=bold", LOGS: 'style=dashed, color="#777777"'}
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def render_mermaid(diagram: Diagram) -> str:
+    """Mermaid flowchart text."""
+    lines = [
+        f"%% Generated by `python -m offline diagram` from the {diagram.env} graph; do not edit.",
+        "%% --> traffic (security-group paths, port)  ==> data and messages  -.-> logs and audit",
+        "flowchart LR",
+    ]
+    for node in diagram.externals:
+        left, right = _MERMAID_SHAPES[node.shape]
+        lines.append(f"  {node.id}{left}{_mermaid_text(node.text('<br/>'))}{right}")
+    for concern, nodes in diagram.concerns:
+        lines.append(f'  subgraph concern_{concern}["{concern}"]')
+        for node in nodes:
+            left, right = _MERMAID_SHAPES[node.shape]
+            lines.append(f"    {node.id}{left}{_mermaid_text(node.text('<br/>'))}{right}")
+        lines.append("  end")
+    for e in diagram.edges:
+        lines.append(
+            f'  {e.source} {_MERMAID_ARROWS[e.kind]}|"{_mermaid_text(e.label)}"| {e.target}'
+        )
+    return "\n".join(lines) + "\n"
+
+
+NEWLINE = "\x00"
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace(NEWLINE, "\\n")
+
+
+def render_dot(diagram: Diagram) -> str:
+    """Graphviz DOT text."""
+    lines = [
+        f"// Generated by `python -m offline diagram` from the {diagram.env} graph; do not edit.",
+        "digraph architecture {",
+        '  graph [rankdir=LR, fontname="Helvetica", fontsize=12, compound=true, nodesep=0.3];',
+        '  node [fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    for node in diagram.externals:
+        lines.append(
+            f'  {node.id} [label="{_dot_text(node.text(NEWLINE))}", {_DOT_SHAPES[node.shape]}];'
+        )
+    for concern, nodes in diagram.concerns:
+        lines.append(f"  subgraph cluster_{concern} {{")
+        lines.append(f'    label="{concern}"; style="rounded"; color="#999999";')
+        for node in nodes:
+            label = _dot_text(node.text(NEWLINE))
+            lines.append(f'    {node.id} [label="{label}", {_DOT_SHAPES[node.shape]}];')
+        lines.append("  }")
+    for e in diagram.edges:
+        lines.append(
+            f'  {e.source} -> {e.target} [label="{_dot_text(e.label)}", {_DOT_EDGES[e.kind]}];'
+        )
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def embed(markdown: str, mermaid: str) -> str:
+    """The markdown with the Mermaid block between the diagram markers replaced."""
+    if START not in markdown or END not in markdown:
+        raise ValueError(f"{MARKDOWN.name} lacks the {START} / {END} markers")
+    head, rest = markdown.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n```mermaid\n{mermaid}```\n{END}{tail}"
+
+
+def rendered(graph: Graph) -> dict[Path, str]:
+    """Every checked file and its fresh text."""
+    diagram = build(graph)
+    mermaid = render_mermaid(diagram)
+    markdown = MARKDOWN.read_text() if MARKDOWN.is_file() else f"# Architecture\n\n{START}\n{END}\n"
+    return {MERMAID: mermaid, DOT: render_dot(diagram), MARKDOWN: embed(markdown, mermaid)}
+
+
+def stale(files: dict[Path, str]) -> list[Path]:
+    """The files whose committed text differs from the fresh render."""
+    return [p for p, text in files.items() if not p.is_file() or p.read_text() != text]
+
+
+def _relative(paths: Iterable[Path]) -> str:
+    return ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths)
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    files = rendered(record(args.env))
+    if args.check:
+        old = stale(files)
+        if old:
+            print(f"stale: {_relative(old)}; run `python -m offline diagram`")
+            return 1
+        print(f"up to date: {_relative(files)}")
+        return 0
+    DOCS.mkdir(exist_ok=True)
+    for path, text in files.items():
+        path.write_text(text)
+    written = list(files)
+    dot = shutil.which("dot")
+    if dot:
+        subprocess.run([dot, "-Tsvg", str(DOT), "-o", str(SVG)], check=True)
+        written.append(SVG)
+    else:
+        print(f"`dot` not found: {SVG.relative_to(ROOT)} not written (apt-get install graphviz)")
+    print(f"wrote {_relative(written)}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("diagram", help="write the architecture diagram from the graph")
+    parser.add_argument("--env", default="prod", help="environment to draw (default prod)")
+    parser.add_argument("--check", action="store_true", help="fail when the files are stale")
+    parser.set_defaults(func=cmd_diagram)

@@ -1,0 +1,127 @@
+"""Guardrails: every environment is clean, every rule bites, every waiver is needed and narrow."""
+
+from __future__ import annotations
+
+import pytest
+
+import guardrails
+from guardrails import RULES, WAIVERS, evaluate
+from guardrails.waivers import split
+from offline.graph import Graph
+from tests.conftest import ENVIRONMENTS, environment_graph
+from tests.guardrails.cases import CASES, Case, _lb, _sg
+from tests.guardrails.synth import ACCOUNT, bucket, graph, key, res
+
+RULE_BY_ID = {r.id: r for r in RULES}
+
+
+def _listing(violations: list[guardrails.Violation]) -> str:
+    return "\n".join(f"  {v}" for v in violations)
+
+
+def test_environment_meets_every_guardrail(graph: Graph) -> None:
+    violations = evaluate(graph)
+    assert not violations, f"{graph.env}: {len(violations)} violation(s)\n{_listing(violations)}"
+
+
+def test_rule_ids_are_unique_and_cite_controls() -> None:
+    assert len(RULE_BY_ID) == len(RULES)
+    assert all(r.controls and r.title for r in RULES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.rule}:{c.label}")
+def test_rule_passes_the_good_graph(case: Case) -> None:
+    found = RULE_BY_ID[case.rule].check(case.good())
+    assert found == [], _listing(found)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.rule}:{c.label}")
+def test_rule_fails_the_bad_graph(case: Case) -> None:
+    found = RULE_BY_ID[case.rule].check(case.bad())
+    hits = [v for v in found if case.control in v.controls and f" {case.resource}" in v.resource]
+    assert hits, f"expected {case.control} on {case.resource}; got\n{_listing(found)}"
+    assert all(v.rule == case.rule and v.reason for v in hits)
+    assert all(set(v.controls) <= set(RULE_BY_ID[case.rule].controls) for v in found)
+
+
+def test_every_rule_has_a_failing_case() -> None:
+    assert {r.id for r in RULES} - {c.rule for c in CASES} == set()
+
+
+def test_every_waiver_is_used_by_some_environment() -> None:
+    used: set[str] = set()
+    for env in ENVIRONMENTS:
+        g = environment_graph(env)
+        _, absorbed = split(g, guardrails.check(g))
+        used |= {waiver for waiver, hits in absorbed.items() if hits}
+    stale = {w.id for w in WAIVERS} - used
+    assert not stale, f"waivers no environment needs any more: {sorted(stale)}"
+
+
+def test_waivers_cite_existing_rules_and_controls() -> None:
+    for w in WAIVERS:
+        assert w.reason and set(w.controls) <= set(RULE_BY_ID[w.rule].controls), w.id
+
+
+# ----------------------------------------------------------- waivers stay narrow (synthetic)
+
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def _open(port: int, group: str) -> object:
+    return res(INGRESS, f"{group}-{port}", securityGroupId=f"sg-{group}", ipProtocol="tcp",
+               fromPort=port, toPort=port, cidrIpv4="0.0.0.0/0", description="x")  # fmt: skip
+
+
+def test_alb_https_from_the_internet_is_waived() -> None:
+    g = graph(_lb(), _sg("alb"), _open(443, "alb"), _open(80, "alb"))
+    assert [v for v in evaluate(g) if v.rule == "network-ingress"] == []
+
+
+@pytest.mark.parametrize(("port", "group"), [(22, "alb"), (443, "api"), (8080, "alb")])
+def test_other_internet_ingress_is_not_waived(port: int, group: str) -> None:
+    g = graph(_lb(), _sg("alb"), _sg("api"), _open(port, group))
+    found = [v for v in evaluate(g) if v.rule == "network-ingress"]
+    assert found and all(f"{group}-{port}" in v.resource for v in found)
+
+
+def test_sse_s3_is_waived_only_for_log_buckets() -> None:
+    access = bucket("access-logs", "access-logs", sse="AES256")
+    alb_logs = bucket("alb-logs", "alb-logs", sse="AES256")
+    data = bucket("data", "transaction-logs", sse="AES256", logging_target=access[0].id)
+    lb = _lb(accessLogs={"bucket": alb_logs[0].id, "enabled": True})
+    found = [v for v in evaluate(graph(key(), lb, *access, *alb_logs, *data)) if "S3.17" in v.controls]
+    assert [v.resource for v in found] == ["aws:s3/bucket:Bucket data"]
+
+
+def test_unencrypted_log_bucket_is_not_waived() -> None:
+    access = [r for r in bucket("access-logs", "access-logs") if "ServerSideEncryption" not in r.type]
+    data = bucket("data", "transaction-logs", logging_target=access[0].id)
+    found = [v for v in evaluate(graph(key(), *access, *data)) if "S3.17" in v.controls]
+    assert [v.resource for v in found] == ["aws:s3/bucket:Bucket access-logs"]
+
+
+def test_public_route_waived_only_for_alb_subnets() -> None:
+    def routed(subnet: str) -> Graph:
+        return graph(
+            _lb(subnets=["subnet-pa", "subnet-pb"]),
+            res("aws:ec2/routeTable:RouteTable", "rt", id="rtb-1"),
+            res("aws:ec2/routeTableAssociation:RouteTableAssociation", "rta", routeTableId="rtb-1", subnetId=subnet),
+            res("aws:ec2/route:Route", "default", routeTableId="rtb-1", destinationCidrBlock="0.0.0.0/0",
+                gatewayId="igw-1"),
+        )  # fmt: skip
+
+    assert [v for v in evaluate(routed("subnet-pa")) if v.rule == "no-internet-route"] == []
+    assert [v for v in evaluate(routed("subnet-private")) if v.rule == "no-internet-route"]
+
+
+def test_violation_message_names_resource_reason_and_controls() -> None:
+    g = graph(res("aws:sqs/queue:Queue", "orders", name="orders"))
+    text = [str(v) for v in evaluate(g) if v.rule == "physical-names"]
+    assert text and "aws:sqs/queue:Queue orders" in text[0] and "DESIGN naming" in text[0]
+
+
+def test_account_constant_matches_mocks() -> None:
+    from offline.mocks import ACCOUNT_ID
+
+    assert ACCOUNT == ACCOUNT_ID

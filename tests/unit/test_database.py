@@ -1,0 +1,191 @@
+"""Database (issue 4): Aurora PostgreSQL Serverless v2, encrypted, TLS-only, managed password."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pulumi
+import pytest
+
+from offline.graph import Graph, Resource
+from offline.mocks import AVAILABILITY_ZONES
+from offline.recorder import run_program
+from payment_platform import database
+from tests import fakes
+from tests.conftest import ENVIRONMENTS, load_profile
+
+CLUSTER = "aws:rds/cluster:Cluster"
+INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+PARAMS = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
+SUBNETS = "aws:rds/subnetGroup:SubnetGroup"
+
+
+@cache
+def _graph(env: str) -> Graph:
+    profile = load_profile(env)
+
+    def program() -> None:
+        out = database.build(
+            profile, fakes.keys(), fakes.logs(profile), fakes.network(profile), fakes.security()
+        )
+        pulumi.export("master_secret_arn", out.master_secret_arn)
+        pulumi.export("instance_identifiers", out.instance_identifiers)
+        pulumi.export("port", out.port)
+
+    return run_program(program, env=env)
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def graph(request: pytest.FixtureRequest) -> Graph:
+    return _graph(request.param)
+
+
+def _instances(graph: Graph) -> list[Resource]:
+    return sorted(graph.of_type(INSTANCE), key=lambda r: r.name)
+
+
+def test_component_parents_every_resource(graph: Graph) -> None:
+    component = graph.one("payment:database:Database", "database")
+    assert all(r.parent == component.urn for r in graph if r is not component)
+
+
+@pytest.mark.parametrize(
+    ("env", "min_acu", "max_acu", "pause"),
+    [("dev", 0, 2, 1800), ("staging", 0.5, 8, None), ("prod", 2, 64, None)],
+)
+def test_serverless_v2_scaling_per_environment(
+    env: str, min_acu: float, max_acu: float, pause: int | None
+) -> None:
+    cluster = _graph(env).one(CLUSTER)
+    assert cluster.get("engine") == "aurora-postgresql"
+    assert cluster.get("engineMode") == "provisioned"
+    scaling = cluster.get("serverlessv2ScalingConfiguration")
+    assert scaling["minCapacity"] == min_acu
+    assert scaling["maxCapacity"] == max_acu
+    # auto-pause only where the writer may scale to 0, with the profile's idle time
+    assert scaling.get("secondsUntilAutoPause") == pause
+    if pause is not None:
+        assert pause == load_profile(env).database.seconds_until_auto_pause
+
+
+def test_engine_version_supports_zero_acu() -> None:
+    major, minor = (int(p) for p in database.ENGINE_VERSION.split("."))
+    assert (major == 16 and minor >= 3) or (major == 15 and minor >= 7)
+    assert f"aurora-postgresql{major}" == database.PARAMETER_FAMILY
+
+
+@pytest.mark.parametrize(("env", "readers"), [("dev", 0), ("staging", 1), ("prod", 2)])
+def test_writer_plus_readers_spread_over_azs(env: str, readers: int) -> None:
+    graph = _graph(env)
+    profile = load_profile(env)
+    instances = _instances(graph)
+    assert len(instances) == 1 + readers == 1 + profile.database.reader_count
+    azs = AVAILABILITY_ZONES[: profile.network.az_count]
+    assert [i.get("availabilityZone") for i in instances] == [
+        azs[n % len(azs)] for n in range(len(instances))
+    ]
+    if len(instances) > 1:
+        assert len({i.get("availabilityZone") for i in instances}) == min(len(instances), len(azs))
+    assert [i.get("identifier") for i in instances] == [
+        f"{profile.name('db-instance')}-{n}" for n in range(len(instances))
+    ]
+    assert graph.outputs["instance_identifiers"] == [i.get("identifier") for i in instances]
+    writer, *reader_list = instances
+    assert writer.get("promotionTier") == 0
+    for reader in reader_list:
+        assert reader.get("promotionTier") == 1  # tier 0-1 readers scale with the writer
+        assert writer.urn in reader.dependencies  # the writer is created first
+
+
+def test_instances_are_serverless_private_and_upgrade(graph: Graph) -> None:
+    cluster = graph.one(CLUSTER)
+    for instance in graph.of_type(INSTANCE):
+        assert instance.get("instanceClass") == "db.serverless"
+        assert instance.get("publiclyAccessible") is False
+        assert instance.get("autoMinorVersionUpgrade") is True
+        assert instance.get("clusterIdentifier") == cluster.id
+        assert instance.get("engineVersion") == cluster.get("engineVersion")
+
+
+@pytest.mark.parametrize(("env", "enabled"), [("dev", False), ("staging", True), ("prod", True)])
+def test_performance_insights_on_the_data_key(env: str, enabled: bool) -> None:
+    for instance in _graph(env).of_type(INSTANCE):
+        assert instance.get("performanceInsightsEnabled") is enabled
+        if enabled:
+            assert instance.get("performanceInsightsKmsKeyId") == fakes.DATA_KEY_ARN
+            assert instance.get("performanceInsightsRetentionPeriod") == 7
+
+
+def test_storage_encrypted_with_the_data_key(graph: Graph) -> None:
+    cluster = graph.one(CLUSTER)
+    assert cluster.get("storageEncrypted") is True
+    assert cluster.get("kmsKeyId") == fakes.DATA_KEY_ARN
+
+
+def test_master_password_managed_by_rds_on_the_data_key(graph: Graph) -> None:
+    cluster = graph.one(CLUSTER)
+    assert cluster.get("manageMasterUserPassword") is True
+    assert cluster.get("masterUserSecretKmsKeyId") == fakes.DATA_KEY_ARN
+    assert "masterPassword" not in cluster.inputs
+    assert "masterPasswordWo" not in cluster.inputs
+    username = cluster.get("masterUsername")
+    assert username == load_profile(graph.env).database.master_username
+    assert username not in {"postgres", "admin", "root"}
+    assert graph.outputs["master_secret_arn"] == cluster.state["masterUserSecrets"][0]["secretArn"]
+
+
+def test_parameter_group_forces_tls_and_logs_queries(graph: Graph) -> None:
+    cluster = graph.one(CLUSTER)
+    group = graph.one(PARAMS)
+    assert cluster.get("dbClusterParameterGroupName") == group.get("name")
+    assert group.get("family") == "aurora-postgresql" + cluster.get("engineVersion").split(".")[0]
+    params = {p["name"]: p["value"] for p in group.get("parameters")}
+    assert params["rds.force_ssl"] == "1"
+    assert params["log_connections"] == "1"
+    assert params["log_disconnections"] == "1"
+    assert int(params["log_min_duration_statement"]) > 0
+
+
+@pytest.mark.parametrize(("env", "days"), [("dev", 1), ("staging", 7), ("prod", 35)])
+def test_backups_per_environment(env: str, days: int) -> None:
+    profile = load_profile(env)
+    cluster = _graph(env).one(CLUSTER)
+    assert cluster.get("backupRetentionPeriod") == days == profile.database.backup_retention_days
+    assert cluster.get("preferredBackupWindow") == profile.database.preferred_backup_window
+    assert (
+        cluster.get("preferredMaintenanceWindow") == profile.database.preferred_maintenance_window
+    )
+    assert cluster.get("copyTagsToSnapshot") is True
+
+
+def test_iam_auth_and_log_export(graph: Graph) -> None:
+    cluster = graph.one(CLUSTER)
+    assert cluster.get("iamDatabaseAuthenticationEnabled") is True
+    assert cluster.get("enabledCloudwatchLogsExports") == ["postgresql"]
+    assert cluster.get("autoMinorVersionUpgrade") is True
+
+
+def test_private_network_and_security_group(graph: Graph) -> None:
+    profile = load_profile(graph.env)
+    cluster = graph.one(CLUSTER)
+    subnets = graph.one(SUBNETS)
+    assert cluster.get("dbSubnetGroupName") == subnets.get("name") == profile.name("db-subnets")
+    assert subnets.get("subnetIds") == [
+        f"subnet-private{i}" for i in range(profile.network.az_count)
+    ]
+    assert cluster.get("vpcSecurityGroupIds") == ["sg-database"]
+    assert cluster.get("port") == 5432 == graph.outputs["port"]
+
+
+def test_destroyable_and_named(graph: Graph) -> None:
+    profile = load_profile(graph.env)
+    cluster = graph.one(CLUSTER)
+    assert cluster.get("clusterIdentifier") == profile.name("db")
+    assert cluster.get("deletionProtection") is False
+    assert cluster.get("skipFinalSnapshot") is True
+    assert cluster.get("deleteAutomatedBackups") is True
+    for resource in graph.of_type(CLUSTER, INSTANCE, PARAMS, SUBNETS):
+        assert resource.delete_before_replace, resource.name
+    # auto minor upgrades move the engine past the pinned version: never "downgrade" it
+    for resource in graph.of_type(CLUSTER, INSTANCE):
+        assert "engineVersion" in resource.ignore_changes
