@@ -7,6 +7,7 @@ graph the CrossGuard pack builds from a real stack's resources alike.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -78,6 +79,14 @@ def principals(statement: Mapping[str, Any]) -> list[str]:
     if isinstance(principal, Mapping):
         return [str(p) for v in principal.values() for p in as_list(v)]
     return [str(p) for p in as_list(principal)]
+
+
+def allows(statement: Mapping[str, Any], principal: str, *actions: str) -> bool:
+    """An Allow statement that grants `principal` every one of `actions` (wildcards honoured)."""
+    if statement.get("Effect") != "Allow" or principal not in principals(statement):
+        return False
+    granted = [str(a).lower() for a in as_list(statement.get("Action"))]
+    return all(any(fnmatch.fnmatchcase(a.lower(), g) for g in granted) for a in actions)
 
 
 # Condition keys that tie a wildcard principal to this account or a named source, which AWS

@@ -1272,20 +1272,11 @@ def logging_log_groups(graph: Graph) -> list[Violation]:
     return f.items
 
 
-KMS_FOR_ALARMS = ("kms:decrypt", "kms:generatedatakey")
-
-
 def _key_lets_cloudwatch_publish(key: Resource) -> bool:
-    for s in statements(key.get("policy")):
-        if s.get("Effect") != "Allow" or "cloudwatch.amazonaws.com" not in facts.principals(s):
-            continue
-        actions = {str(a).lower() for a in as_list(s.get("Action"))}
-        if "kms:*" in actions or all(
-            any(a == need or (a.endswith("*") and need.startswith(a[:-1])) for a in actions)
-            for need in KMS_FOR_ALARMS
-        ):
-            return True
-    return False
+    return any(
+        facts.allows(s, "cloudwatch.amazonaws.com", "kms:Decrypt", "kms:GenerateDataKey")
+        for s in statements(key.get("policy"))
+    )
 
 
 @rule(
@@ -1659,6 +1650,9 @@ def name_problem(r: Resource, name: str, suffix: str) -> str | None:
     return None
 
 
+REVISIONED = {"aws:ecs/taskDefinition:TaskDefinition"}
+
+
 @rule(
     "physical-names",
     "Physical names follow payment-{service}-{suffix}, fit their limit, replace safely",
@@ -1673,9 +1667,10 @@ def physical_names(graph: Graph) -> list[Violation]:
         problem = name_problem(r, name, graph.suffix)
         if problem:
             f.add(r, problem, "DESIGN naming")
-        # NOTE: an explicit name cannot exist twice, so a replacement must delete first.
+        # NOTE: an explicit name cannot exist twice, so a replacement must delete first. A task
+        # definition family is the exception: a replacement is a new revision of the same family.
         f.require(
-            r.delete_before_replace,
+            r.delete_before_replace or r.type in REVISIONED,
             r,
             f"named {name!r} without delete_before_replace",
             "DESIGN naming",

@@ -116,7 +116,8 @@ class Node:
 
     def text(self, newline: str) -> str:
         """Kind on the first line, name (and count) on the second."""
-        name = self.name if self.count == 1 else f"{self.name} {TIMES}{self.count}"
+        count = f"{TIMES}{self.count}" if self.count > 1 else ""
+        name = " ".join(part for part in (self.name, count) if part)
         return f"{self.kind}{newline}{name}" if name else self.kind
 
 
@@ -396,7 +397,7 @@ def _data(b: _Builder) -> None:
 
 
 def _containers(b: _Builder, service: str, task: Resource) -> None:
-    """Image pull and container log delivery from a task definition's containers."""
+    """Image pull, injected secrets and container logs from a task definition's containers."""
     raw = task.get("containerDefinitions")
     try:
         containers = json.loads(raw) if isinstance(raw, str) else raw or []
@@ -406,6 +407,10 @@ def _containers(b: _Builder, service: str, task: Resource) -> None:
         image = str(container.get("image") or "")
         repo = b.node_of(image.split("@")[0].split(":")[0])
         b.edge(repo, service, "image", DATA)
+        for secret in container.get("secrets") or []:
+            # valueFrom may name a JSON key after the ARN (`arn:...:secret:name-AbCdEf:key::`).
+            arn = ":".join(str(secret.get("valueFrom") or "").split(":")[:7])
+            b.edge(b.node_of(arn), service, "secret", DATA)
         options = (container.get("logConfiguration") or {}).get("options") or {}
         b.edge(service, b.node_of(options.get("awslogs-group")), "container logs", LOGS)
 

@@ -93,7 +93,8 @@ def image_tag(context_dir: Path = APP_DIR) -> str:
     for path in files:
         digest.update(path.relative_to(context_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    return f"src-{digest.hexdigest()[:16]}"
+    # Plain hex: offline/snapshot.py normalises hex ECR tags so snapshots ignore app/ edits.
+    return digest.hexdigest()[:16]
 
 
 def repository_arn_from_uri(image_uri: str) -> str:

@@ -103,6 +103,17 @@ def test_check_exits_1_when_stale(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 def test_embed_replaces_only_the_marked_block() -> None:
     text = f"# A\n\nbefore\n{diagram.START}\nold\n{diagram.END}\nafter\n"
     out = diagram.embed(text, "flowchart LR\n")
-    assert out == f"# A\n\nbefore\n{diagram.START}\n```mermaid\nflowchart LR\n```\n{diagram.END}\nafter\n"
+    assert (
+        out
+        == f"# A\n\nbefore\n{diagram.START}\n```mermaid\nflowchart LR\n```\n{diagram.END}\nafter\n"
+    )
     with pytest.raises(ValueError, match="markers"):
         diagram.embed("# no markers\n", "flowchart LR\n")
+
+
+def test_operations_doc_covers_every_alarm() -> None:
+    operations = (diagram.ROOT / "docs" / "operations.md").read_text()
+    alarms = environment_graph("prod").of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert alarms
+    missing = [a.name for a in alarms if f"| `{a.name}` |" not in operations]
+    assert not missing, f"docs/operations.md has no row for alarms {missing}"

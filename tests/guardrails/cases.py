@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline.graph import Graph, Resource
-from tests.guardrails.synth import ACCOUNT, KEY_ARN, TAGS, bucket, deny_insecure, doc, graph, key, res
+from tests.guardrails.synth import (
+    ACCOUNT,
+    KEY_ARN,
+    TAGS,
+    bucket,
+    deny_insecure,
+    doc,
+    graph,
+    key,
+    res,
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,9 @@ CASES: list[Case] = []
 
 def case(rule: str, label: str, control: str, resource: str) -> Callable[..., Any]:
     def register(factory: Callable[[bool], Graph]) -> Callable[[bool], Graph]:
-        CASES.append(Case(rule, label, lambda: factory(True), lambda: factory(False), control, resource))
+        CASES.append(
+            Case(rule, label, lambda: factory(True), lambda: factory(False), control, resource)
+        )
         return factory
 
     return register
@@ -73,14 +85,28 @@ def _(ok: bool) -> Graph:
 
 @case("network-flow-logs", "flow log group not on the key", "EC2.6", "flow-log")
 def _(ok: bool) -> Graph:
-    flow = res("aws:ec2/flowLog:FlowLog", "flow-log", vpcId="vpc-1", trafficType="ALL", logDestination=LOG_GROUP_ARN)
+    flow = res(
+        "aws:ec2/flowLog:FlowLog",
+        "flow-log",
+        vpcId="vpc-1",
+        trafficType="ALL",
+        logDestination=LOG_GROUP_ARN,
+    )
     return graph(VPC, key(), _flow_group(encrypted=ok), flow)
 
 
 @case("network-default-sg", "default group keeps a rule", "EC2.2", "default-sg")
 def _(ok: bool) -> Graph:
     ingress = [] if ok else [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]
-    return graph(VPC, res("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "default-sg", vpcId="vpc-1", ingress=ingress))
+    return graph(
+        VPC,
+        res(
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+            "default-sg",
+            vpcId="vpc-1",
+            ingress=ingress,
+        ),
+    )
 
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
@@ -94,27 +120,61 @@ def _sg(name: str) -> Resource:
 
 @case("network-ingress", "SSH open to the internet", "EC2.53", "api-ssh")
 def _(ok: bool) -> Graph:
-    source = {"referencedSecurityGroupId": "sg-alb"} if ok else {"cidrIpv4": "0.0.0.0/0"}
-    rule = res(INGRESS, "api-ssh", securityGroupId="sg-api", ipProtocol="tcp", fromPort=22 if not ok else 8080,
-               toPort=22 if not ok else 8080, description="x", **source)  # fmt: skip
+    source: dict[str, Any] = (
+        {"referencedSecurityGroupId": "sg-alb"} if ok else {"cidrIpv4": "0.0.0.0/0"}
+    )
+    rule = res(
+        INGRESS,
+        "api-ssh",
+        securityGroupId="sg-api",
+        ipProtocol="tcp",
+        fromPort=22 if not ok else 8080,
+        toPort=22 if not ok else 8080,
+        description="x",
+        **source,
+    )
     return graph(_sg("api"), _sg("alb"), rule)
 
 
 @case("network-ingress", "inline all-ports rule from the internet", "EC2.19", "db")
 def _(ok: bool) -> Graph:
-    entry = {"protocol": "tcp", "fromPort": 5432, "toPort": 5432, "securityGroups": ["sg-api"], "description": "x"}
+    entry = {
+        "protocol": "tcp",
+        "fromPort": 5432,
+        "toPort": 5432,
+        "securityGroups": ["sg-api"],
+        "description": "x",
+    }
     if not ok:
-        entry = {"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"], "description": "x"}
+        entry = {
+            "protocol": "-1",
+            "fromPort": 0,
+            "toPort": 0,
+            "cidrBlocks": ["0.0.0.0/0"],
+            "description": "x",
+        }
     return graph(res(SG, "db", id="sg-db", description="db", ingress=[entry]))
 
 
-@case("network-egress", "egress anywhere, all protocols, undescribed", "AwsSolutions-EC27", "api-out")
+@case(
+    "network-egress", "egress anywhere, all protocols, undescribed", "AwsSolutions-EC27", "api-out"
+)
 def _(ok: bool) -> Graph:
     if ok:
-        rule = res(EGRESS, "api-out", securityGroupId="sg-api", ipProtocol="tcp", fromPort=443, toPort=443,
-                   prefixListId="pl-1", description="S3 through the gateway endpoint")  # fmt: skip
+        rule = res(
+            EGRESS,
+            "api-out",
+            securityGroupId="sg-api",
+            ipProtocol="tcp",
+            fromPort=443,
+            toPort=443,
+            prefixListId="pl-1",
+            description="S3 through the gateway endpoint",
+        )
     else:
-        rule = res(EGRESS, "api-out", securityGroupId="sg-api", ipProtocol="-1", cidrIpv4="0.0.0.0/0")
+        rule = res(
+            EGRESS, "api-out", securityGroupId="sg-api", ipProtocol="-1", cidrIpv4="0.0.0.0/0"
+        )
     return graph(_sg("api"), rule)
 
 
@@ -141,13 +201,20 @@ def _(ok: bool) -> Graph:
 
 @case("no-nat-gateway", "NAT gateway", "DESIGN no-NAT", "nat")
 def _(ok: bool) -> Graph:
-    return graph(*([] if ok else [res("aws:ec2/natGateway:NatGateway", "nat", subnetId="subnet-1")]))
+    return graph(
+        *([] if ok else [res("aws:ec2/natGateway:NatGateway", "nat", subnetId="subnet-1")])
+    )
 
 
 @case("no-internet-route", "private table routes to the IGW", "PCI DSS 1.4.1", "private-default")
 def _(ok: bool) -> Graph:
-    route = res("aws:ec2/route:Route", "private-default", routeTableId="rtb-private",
-                destinationCidrBlock="10.1.0.0/16" if ok else "0.0.0.0/0", gatewayId="igw-1")  # fmt: skip
+    route = res(
+        "aws:ec2/route:Route",
+        "private-default",
+        routeTableId="rtb-private",
+        destinationCidrBlock="10.1.0.0/16" if ok else "0.0.0.0/0",
+        gatewayId="igw-1",
+    )
     return graph(res("aws:ec2/internetGateway:InternetGateway", "igw", id="igw-1"), route)
 
 
@@ -195,25 +262,39 @@ LISTENER = "aws:lb/listener:Listener"
 
 
 def _https(policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06") -> Resource:
-    return res(LISTENER, "https", loadBalancerArn=LB_ARN, protocol="HTTPS", port=443, sslPolicy=policy,
-               certificateArn=f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc",
-               defaultActions=[{"type": "forward", "targetGroupArn": "tg"}])  # fmt: skip
+    return res(
+        LISTENER,
+        "https",
+        loadBalancerArn=LB_ARN,
+        protocol="HTTPS",
+        port=443,
+        sslPolicy=policy,
+        certificateArn=f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc",
+        defaultActions=[{"type": "forward", "targetGroupArn": "tg"}],
+    )
 
 
 @case("edge-listeners", "HTTP listener forwards", "ELB.1", "http")
 def _(ok: bool) -> Graph:
     action = (
-        {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
+        {
+            "type": "redirect",
+            "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"},
+        }
         if ok
         else {"type": "forward", "targetGroupArn": "tg"}
     )
-    http = res(LISTENER, "http", loadBalancerArn=LB_ARN, protocol="HTTP", port=80, defaultActions=[action])
+    http = res(
+        LISTENER, "http", loadBalancerArn=LB_ARN, protocol="HTTP", port=80, defaultActions=[action]
+    )
     return graph(_lb(), _https(), http)
 
 
 @case("edge-listeners", "TLS 1.0 policy", "ELB.17", "https")
 def _(ok: bool) -> Graph:
-    return graph(_lb(), _https("ELBSecurityPolicy-TLS13-1-2-2021-06" if ok else "ELBSecurityPolicy-2016-08"))
+    return graph(
+        _lb(), _https("ELBSecurityPolicy-TLS13-1-2-2021-06" if ok else "ELBSecurityPolicy-2016-08")
+    )
 
 
 ACL_ARN = f"arn:aws:wafv2:us-east-1:{ACCOUNT}:regional/webacl/payment-waf-dev/abc"
@@ -222,20 +303,38 @@ VISIBLE = {"cloudwatchMetricsEnabled": True, "sampledRequestsEnabled": True, "me
 
 def _waf(rate: bool = True, logging: bool = True) -> list[Resource]:
     rules: list[dict[str, Any]] = [
-        {"name": "common", "statement": {"managedRuleGroupStatement": {"name": "AWSManagedRulesCommonRuleSet"}},
-         "visibilityConfig": VISIBLE},
-    ]  # fmt: skip
+        {
+            "name": "common",
+            "statement": {"managedRuleGroupStatement": {"name": "AWSManagedRulesCommonRuleSet"}},
+            "visibilityConfig": VISIBLE,
+        },
+    ]
     if rate:
-        rules.append({"name": "rate", "statement": {"rateBasedStatement": {"limit": 2000}}, "visibilityConfig": VISIBLE})
+        rules.append(
+            {
+                "name": "rate",
+                "statement": {"rateBasedStatement": {"limit": 2000}},
+                "visibilityConfig": VISIBLE,
+            }
+        )
     out = [
         res("aws:wafv2/webAcl:WebAcl", "waf", arn=ACL_ARN, rules=rules, visibilityConfig=VISIBLE),
-        res("aws:wafv2/webAclAssociation:WebAclAssociation", "waf-assoc", resourceArn=LB_ARN, webAclArn=ACL_ARN),
+        res(
+            "aws:wafv2/webAclAssociation:WebAclAssociation",
+            "waf-assoc",
+            resourceArn=LB_ARN,
+            webAclArn=ACL_ARN,
+        ),
     ]
     if logging:
         out.append(
-            res("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration", "waf-logging",
-                resourceArn=ACL_ARN, logDestinationConfigs=["arn:aws:logs:...:log-group:aws-waf-logs-x"])
-        )  # fmt: skip
+            res(
+                "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+                "waf-logging",
+                resourceArn=ACL_ARN,
+                logDestinationConfigs=["arn:aws:logs:...:log-group:aws-waf-logs-x"],
+            )
+        )
     return out
 
 
@@ -263,7 +362,13 @@ SERVICE = "aws:ecs/service:Service"
 @case("compute-cluster", "Container Insights off", "ECS.12", "cluster")
 def _(ok: bool) -> Graph:
     value = "enabled" if ok else "disabled"
-    return graph(res("aws:ecs/cluster:Cluster", "cluster", settings=[{"name": "containerInsights", "value": value}]))
+    return graph(
+        res(
+            "aws:ecs/cluster:Cluster",
+            "cluster",
+            settings=[{"name": "containerInsights", "value": value}],
+        )
+    )
 
 
 def _container(**overrides: Any) -> dict[str, Any]:
@@ -273,19 +378,32 @@ def _container(**overrides: Any) -> dict[str, Any]:
         "user": "1000:1000",
         "readonlyRootFilesystem": True,
         "privileged": False,
-        "secrets": [{"name": "DB_PASSWORD", "valueFrom": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:x"}],
+        "secrets": [
+            {
+                "name": "DB_PASSWORD",
+                "valueFrom": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:x",
+            }
+        ],
         "environment": [{"name": "DB_SECRET_ARN", "value": "arn:..."}],
-        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/payment/dev/api"}},
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": "/payment/dev/api"},
+        },
     }
     c.update(overrides)
     return c
 
 
 def _task(**container: Any) -> Resource:
-    return res(TASK_DEF, "api-task", family="payment-api-dev", networkMode="awsvpc",
-               taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-api-task-dev",
-               executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-execution-dev",
-               containerDefinitions=json.dumps([_container(**container)]))  # fmt: skip
+    return res(
+        TASK_DEF,
+        "api-task",
+        family="payment-api-dev",
+        networkMode="awsvpc",
+        taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-api-task-dev",
+        executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-execution-dev",
+        containerDefinitions=json.dumps([_container(**container)]),
+    )
 
 
 @case("compute-containers", "privileged container", "ECS.4", "api-task")
@@ -305,7 +423,9 @@ def _(ok: bool) -> Graph:
 
 @case("compute-secrets-logging", "password in plain environment", "ECS.8", "api-task")
 def _(ok: bool) -> Graph:
-    env = [{"name": "DB_HOST", "value": "db"}] + ([] if ok else [{"name": "DB_PASSWORD", "value": "hunter2"}])
+    env = [{"name": "DB_HOST", "value": "db"}] + (
+        [] if ok else [{"name": "DB_PASSWORD", "value": "hunter2"}]
+    )
     return graph(_task(environment=env))
 
 
@@ -319,10 +439,13 @@ def _service(**overrides: Any) -> Resource:
         "name": "payment-api-dev",
         "launchType": "FARGATE",
         "desiredCount": 2,
-        "networkConfiguration": {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-api"],
-                                 "assignPublicIp": False},
+        "networkConfiguration": {
+            "subnets": ["subnet-a", "subnet-b"],
+            "securityGroups": ["sg-api"],
+            "assignPublicIp": False,
+        },
         "loadBalancers": [{"containerPort": 8080, "containerName": "api", "targetGroupArn": "tg"}],
-    }  # fmt: skip
+    }
     inputs.update(overrides)
     return res(SERVICE, "api-service", **inputs)
 
@@ -358,7 +481,12 @@ def _repo(**overrides: Any) -> list[Resource]:
     return [
         key(),
         res("aws:ecr/repository:Repository", "repo", id="payment-api-dev", **inputs),
-        res("aws:ecr/lifecyclePolicy:LifecyclePolicy", "repo-lifecycle", repository="payment-api-dev", policy="{}"),
+        res(
+            "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+            "repo-lifecycle",
+            repository="payment-api-dev",
+            policy="{}",
+        ),
     ]
 
 
@@ -377,7 +505,9 @@ def _(ok: bool) -> Graph:
 CLUSTER = "aws:rds/cluster:Cluster"
 
 
-def _db(env_instances: int = 1, params: dict[str, str] | None = None, **overrides: Any) -> list[Resource]:
+def _db(
+    env_instances: int = 1, params: dict[str, str] | None = None, **overrides: Any
+) -> list[Resource]:
     inputs: dict[str, Any] = {
         "clusterIdentifier": "payment-db-dev",
         "engine": "aurora-postgresql",
@@ -394,18 +524,32 @@ def _db(env_instances: int = 1, params: dict[str, str] | None = None, **override
         "skipFinalSnapshot": True,
     }
     inputs.update(overrides)
-    parameters = params if params is not None else {"rds.force_ssl": "1", "log_min_duration_statement": "1000"}
+    parameters = (
+        params
+        if params is not None
+        else {"rds.force_ssl": "1", "log_min_duration_statement": "1000"}
+    )
     out = [
         key(),
         res(CLUSTER, "db", id="payment-db-dev", **inputs),
-        res("aws:rds/clusterParameterGroup:ClusterParameterGroup", "db-params", id="payment-db-params-dev",
-            name="payment-db-params-dev", parameters=[{"name": k, "value": v} for k, v in parameters.items()]),
-    ]  # fmt: skip
+        res(
+            "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+            "db-params",
+            id="payment-db-params-dev",
+            name="payment-db-params-dev",
+            parameters=[{"name": k, "value": v} for k, v in parameters.items()],
+        ),
+    ]
     for i in range(env_instances):
         out.append(
-            res("aws:rds/clusterInstance:ClusterInstance", f"db-{i}", clusterIdentifier="payment-db-dev",
-                publiclyAccessible=False, availabilityZone=f"us-east-1{'abc'[i % 3]}")
-        )  # fmt: skip
+            res(
+                "aws:rds/clusterInstance:ClusterInstance",
+                f"db-{i}",
+                clusterIdentifier="payment-db-dev",
+                publiclyAccessible=False,
+                availabilityZone=f"us-east-1{'abc'[i % 3]}",
+            )
+        )
     return out
 
 
@@ -432,7 +576,7 @@ def _(ok: bool) -> Graph:
 
 @case("database-credentials", "password in the program", "RDS.6", "db")
 def _(ok: bool) -> Graph:
-    extra = {} if ok else {"manageMasterUserPassword": False, "masterPassword": "hunter2"}
+    extra: dict[str, Any] = {} if ok else {"manageMasterUserPassword": False, "masterPassword": "x"}
     return graph(*_db(**extra))
 
 
@@ -458,9 +602,13 @@ def _redis(**overrides: Any) -> list[Resource]:
     return [
         key(),
         res(RG, "cache", **inputs),
-        res("aws:elasticache/subnetGroup:SubnetGroup", "cache-subnets", id="payment-cache-subnets-dev",
-            name="payment-cache-subnets-dev"),
-    ]  # fmt: skip
+        res(
+            "aws:elasticache/subnetGroup:SubnetGroup",
+            "cache-subnets",
+            id="payment-cache-subnets-dev",
+            name="payment-cache-subnets-dev",
+        ),
+    ]
 
 
 @case("cache-encryption", "at rest on the AWS key", "ElastiCache.4", "cache")
@@ -497,7 +645,13 @@ def _queue(name: str, encrypted: bool = True, dlq: str | None = None) -> Resourc
         inputs["kmsMasterKeyId"] = KEY_ARN
     if dlq:
         inputs["redrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": 5})
-    return res(QUEUE, name, id=f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{physical}", arn=arn, **inputs)
+    return res(
+        QUEUE,
+        name,
+        id=f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/{physical}",
+        arn=arn,
+        **inputs,
+    )
 
 
 def _queues(encrypted: bool = True, redrive: bool = True) -> list[Resource]:
@@ -524,10 +678,19 @@ def _(ok: bool) -> Graph:
 @case("messaging-policies", "queue open to anyone", "SQS.3", "queue")
 def _(ok: bool) -> Graph:
     q = _queue("queue")
-    allow: dict[str, Any] = {"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": q.state["arn"]}
+    allow: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "sqs:SendMessage",
+        "Resource": q.state["arn"],
+    }
     if ok:
-        allow["Condition"] = {"ArnEquals": {"aws:SourceArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:payment-events-dev"}}
-    policy = res("aws:sqs/queuePolicy:QueuePolicy", "queue-policy", queueUrl=q.id, policy=doc(allow))
+        allow["Condition"] = {
+            "ArnEquals": {"aws:SourceArn": f"arn:aws:sns:us-east-1:{ACCOUNT}:payment-events-dev"}
+        }
+    policy = res(
+        "aws:sqs/queuePolicy:QueuePolicy", "queue-policy", queueUrl=q.id, policy=doc(allow)
+    )
     return graph(q, policy)
 
 
@@ -549,8 +712,14 @@ def _(ok: bool) -> Graph:
 @case("keys", "key policy open to anyone", "KMS.5", "data-key")
 def _(ok: bool) -> Graph:
     principal = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"} if ok else "*"
-    k = res("aws:kms/key:Key", "data-key", enableKeyRotation=True,
-            policy=doc({"Effect": "Allow", "Principal": principal, "Action": "kms:Decrypt", "Resource": "*"}))  # fmt: skip
+    k = res(
+        "aws:kms/key:Key",
+        "data-key",
+        enableKeyRotation=True,
+        policy=doc(
+            {"Effect": "Allow", "Principal": principal, "Action": "kms:Decrypt", "Resource": "*"}
+        ),
+    )
     return graph(k)
 
 
@@ -559,17 +728,34 @@ SECRET_ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:payment-db-app-
 
 @case("secrets", "secret on the AWS key", "SecretsManager.1", "app-secret")
 def _(ok: bool) -> Graph:
-    secret = res("aws:secretsmanager/secret:Secret", "app-secret", id=SECRET_ARN, arn=SECRET_ARN,
-                 kmsKeyId=KEY_ARN if ok else None)  # fmt: skip
-    rotation = res("aws:secretsmanager/secretRotation:SecretRotation", "rotation", secretId=SECRET_ARN,
-                   rotationRules={"automaticallyAfterDays": 30})  # fmt: skip
+    secret = res(
+        "aws:secretsmanager/secret:Secret",
+        "app-secret",
+        id=SECRET_ARN,
+        arn=SECRET_ARN,
+        kmsKeyId=KEY_ARN if ok else None,
+    )
+    rotation = res(
+        "aws:secretsmanager/secretRotation:SecretRotation",
+        "rotation",
+        secretId=SECRET_ARN,
+        rotationRules={"automaticallyAfterDays": 30},
+    )
     return graph(key(), secret, rotation)
 
 
 @case("secrets", "secret never rotates", "SecretsManager.4", "app-secret")
 def _(ok: bool) -> Graph:
-    secret = res("aws:secretsmanager/secret:Secret", "app-secret", id=SECRET_ARN, arn=SECRET_ARN, kmsKeyId=KEY_ARN)
-    rotation = res("aws:secretsmanager/secretRotation:SecretRotation", "rotation", secretId=SECRET_ARN)
+    secret = res(
+        "aws:secretsmanager/secret:Secret",
+        "app-secret",
+        id=SECRET_ARN,
+        arn=SECRET_ARN,
+        kmsKeyId=KEY_ARN,
+    )
+    rotation = res(
+        "aws:secretsmanager/secretRotation:SecretRotation", "rotation", secretId=SECRET_ARN
+    )
     return graph(key(), secret, *([rotation] if ok else []))
 
 
@@ -577,7 +763,12 @@ def _(ok: bool) -> Graph:
 
 
 def _role_policy(*statements: dict[str, Any]) -> Resource:
-    return res("aws:iam/rolePolicy:RolePolicy", "api-task-policy", role="payment-api-task-dev", policy=doc(*statements))
+    return res(
+        "aws:iam/rolePolicy:RolePolicy",
+        "api-task-policy",
+        role="payment-api-task-dev",
+        policy=doc(*statements),
+    )
 
 
 QUEUE_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:payment-queue-dev"
@@ -598,7 +789,9 @@ def _(ok: bool) -> Graph:
 @case("iam", "kms:Decrypt on any key", "KMS.2", "api-task-policy")
 def _(ok: bool) -> Graph:
     statements = [{"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]
-    statements.append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN if ok else "*"})
+    statements.append(
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN if ok else "*"}
+    )
     return graph(_role_policy(*statements))
 
 
@@ -618,13 +811,26 @@ def _(ok: bool) -> Graph:
 def _(ok: bool) -> Graph:
     principal = {"Service": "ecs-tasks.amazonaws.com"} if ok else {"AWS": "*"}
     trust = doc({"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"})
-    return graph(res("aws:iam/role:Role", "api-task-role", name="payment-api-task-dev", assumeRolePolicy=trust))
+    return graph(
+        res(
+            "aws:iam/role:Role",
+            "api-task-role",
+            name="payment-api-task-dev",
+            assumeRolePolicy=trust,
+        )
+    )
 
 
 @case("iam", "AWS managed admin policy", "IAM.1", "admin")
 def _(ok: bool) -> Graph:
-    arn = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole" if ok else "arn:aws:iam::aws:policy/AdministratorAccess"
-    return graph(res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", role="r", policyArn=arn))
+    arn = (
+        "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+        if ok
+        else "arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    return graph(
+        res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", role="r", policyArn=arn)
+    )
 
 
 # ------------------------------------------------------------------------------------ logging
@@ -632,13 +838,23 @@ def _(ok: bool) -> Graph:
 
 @case("logging-log-groups", "no retention", "CloudWatch.16", "api-logs")
 def _(ok: bool) -> Graph:
-    group = res("aws:cloudwatch/logGroup:LogGroup", "api-logs", kmsKeyId=KEY_ARN, retentionInDays=30 if ok else 0)
+    group = res(
+        "aws:cloudwatch/logGroup:LogGroup",
+        "api-logs",
+        kmsKeyId=KEY_ARN,
+        retentionInDays=30 if ok else 0,
+    )
     return graph(key(), group)
 
 
 @case("logging-log-groups", "log group on the AWS key", "CloudWatch.16", "api-logs")
 def _(ok: bool) -> Graph:
-    group = res("aws:cloudwatch/logGroup:LogGroup", "api-logs", kmsKeyId=KEY_ARN if ok else None, retentionInDays=30)
+    group = res(
+        "aws:cloudwatch/logGroup:LogGroup",
+        "api-logs",
+        kmsKeyId=KEY_ARN if ok else None,
+        retentionInDays=30,
+    )
     return graph(key(), group)
 
 
@@ -665,7 +881,9 @@ def _(ok: bool) -> Graph:
 TRAIL = "aws:cloudtrail/trail:Trail"
 
 
-def _audit(validation: bool = True, data_events: bool = True, access_logs: bool = True) -> list[Resource]:
+def _audit(
+    validation: bool = True, data_events: bool = True, access_logs: bool = True
+) -> list[Resource]:
     access = bucket("access-logs", "access-logs", sse="AES256")
     trail_bucket = bucket(
         "trail-bucket", "trail-logs-bucket", logging_target=access[0].id if access_logs else None
@@ -674,14 +892,32 @@ def _audit(validation: bool = True, data_events: bool = True, access_logs: bool 
     policy = next(r for r in trail_bucket if r.type == "aws:s3/bucketPolicy:BucketPolicy")
     group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/payment/dev/cloudtrail"
     selectors = [
-        {"readWriteType": "All", "dataResources": [{"type": "AWS::S3::Object", "values": [f"{tx[0].state['arn']}/"]}]}
+        {
+            "readWriteType": "All",
+            "dataResources": [{"type": "AWS::S3::Object", "values": [f"{tx[0].state['arn']}/"]}],
+        }
     ]
-    trail = res(TRAIL, "trail", deps=(policy.urn,), name="payment-trail-dev", s3BucketName=trail_bucket[0].id,
-                kmsKeyId=KEY_ARN, enableLogFileValidation=validation, isMultiRegionTrail=True,
-                cloudWatchLogsGroupArn=f"{group_arn}:*", cloudWatchLogsRoleArn="arn:aws:iam::1:role/r",
-                eventSelectors=selectors if data_events else [])  # fmt: skip
-    group = res("aws:cloudwatch/logGroup:LogGroup", "trail-logs", id="/payment/dev/cloudtrail", arn=group_arn,
-                kmsKeyId=KEY_ARN, retentionInDays=365)  # fmt: skip
+    trail = res(
+        TRAIL,
+        "trail",
+        deps=(policy.urn,),
+        name="payment-trail-dev",
+        s3BucketName=trail_bucket[0].id,
+        kmsKeyId=KEY_ARN,
+        enableLogFileValidation=validation,
+        isMultiRegionTrail=True,
+        cloudWatchLogsGroupArn=f"{group_arn}:*",
+        cloudWatchLogsRoleArn="arn:aws:iam::1:role/r",
+        eventSelectors=selectors if data_events else [],
+    )
+    group = res(
+        "aws:cloudwatch/logGroup:LogGroup",
+        "trail-logs",
+        id="/payment/dev/cloudtrail",
+        arn=group_arn,
+        kmsKeyId=KEY_ARN,
+        retentionInDays=365,
+    )
     return [key(), *access, *trail_bucket, *tx, group, trail]
 
 
@@ -705,10 +941,18 @@ def _(ok: bool) -> Graph:
     resources = _audit()
     if not ok:
         resources = [
-            res("aws:cloudwatch/logGroup:LogGroup", "trail-logs", id=r.id, arn=r.state["arn"], kmsKeyId=KEY_ARN,
-                retentionInDays=90) if r.name == "trail-logs" else r
+            res(
+                "aws:cloudwatch/logGroup:LogGroup",
+                "trail-logs",
+                id=r.id,
+                arn=r.state["arn"],
+                kmsKeyId=KEY_ARN,
+                retentionInDays=90,
+            )
+            if r.name == "trail-logs"
+            else r
             for r in resources
-        ]  # fmt: skip
+        ]
     return graph(*resources)
 
 
@@ -717,18 +961,29 @@ def _(ok: bool) -> Graph:
 
 @case("storage-buckets", "versioning off", "S3.14", "transaction-logs")
 def _(ok: bool) -> Graph:
-    return graph(key(), *bucket("transaction-logs", "transaction-logs", versioning=ok, logging_target="x"))
+    return graph(
+        key(), *bucket("transaction-logs", "transaction-logs", versioning=ok, logging_target="x")
+    )
 
 
 @case("storage-buckets", "SSE-S3 on a data bucket", "S3.17", "transaction-logs")
 def _(ok: bool) -> Graph:
-    return graph(key(), *bucket("transaction-logs", "transaction-logs", sse="aws:kms" if ok else "AES256",
-                                logging_target="x"))  # fmt: skip
+    return graph(
+        key(),
+        *bucket(
+            "transaction-logs",
+            "transaction-logs",
+            sse="aws:kms" if ok else "AES256",
+            logging_target="x",
+        ),
+    )
 
 
 @case("storage-buckets", "transaction data without access logs", "S3.9", "transaction-logs")
 def _(ok: bool) -> Graph:
-    return graph(key(), *bucket("transaction-logs", "transaction-logs", logging_target="x" if ok else None))
+    return graph(
+        key(), *bucket("transaction-logs", "transaction-logs", logging_target="x" if ok else None)
+    )
 
 
 @case("storage-buckets", "public access block missing", "S3.8", "transaction-logs")
@@ -777,7 +1032,9 @@ def _(ok: bool) -> Graph:
 @case("physical-names", "name over its limit", "DESIGN naming", "tg")
 def _(ok: bool) -> Graph:
     suffix = "pr-1" if ok else "feature-branch-123"  # payment-api-tg-<suffix> must fit 32
-    return graph(res("aws:lb/targetGroup:TargetGroup", "tg", name=f"payment-api-tg-{suffix}"), suffix=suffix)
+    return graph(
+        res("aws:lb/targetGroup:TargetGroup", "tg", name=f"payment-api-tg-{suffix}"), suffix=suffix
+    )
 
 
 @case("physical-names", "named without delete_before_replace", "DESIGN naming", "queue")
@@ -829,10 +1086,16 @@ def _(ok: bool) -> Graph:
     resources = _db(env_instances=2)
     if not ok:
         resources = [
-            res("aws:rds/clusterInstance:ClusterInstance", "db-1", clusterIdentifier="payment-db-dev",
-                availabilityZone="us-east-1a") if r.name == "db-1" else r
+            res(
+                "aws:rds/clusterInstance:ClusterInstance",
+                "db-1",
+                clusterIdentifier="payment-db-dev",
+                availabilityZone="us-east-1a",
+            )
+            if r.name == "db-1"
+            else r
             for r in resources
-        ]  # fmt: skip
+        ]
     return graph(*resources, env="prod", suffix="prod")
 
 
@@ -855,8 +1118,14 @@ def _(ok: bool) -> Graph:
 @case("tls-in-transit", "queue policy without deny non-TLS", "SQS.3", "queue")
 def _(ok: bool) -> Graph:
     q = _queue("queue")
-    statement = deny_insecure(q.state["arn"], "sqs") if ok else {"Effect": "Deny", "Principal": "*", "Action": "sqs:*"}
-    return graph(q, res("aws:sqs/queuePolicy:QueuePolicy", "qp", queueUrl=q.id, policy=doc(statement)))
+    statement = (
+        deny_insecure(q.state["arn"], "sqs")
+        if ok
+        else {"Effect": "Deny", "Principal": "*", "Action": "sqs:*"}
+    )
+    return graph(
+        q, res("aws:sqs/queuePolicy:QueuePolicy", "qp", queueUrl=q.id, policy=doc(statement))
+    )
 
 
 @case("tls-in-transit", "bucket policy without deny non-TLS", "S3.5", "transaction-logs")

@@ -26,7 +26,7 @@ def res(
     logical: str,
     /,
     *,
-    id: str | None = None,  # noqa: A002 - mirrors Resource.id
+    id: str | None = None,
     arn: str | None = None,
     deps: tuple[str, ...] = (),
     dbr: bool = True,

@@ -7,7 +7,7 @@ import pytest
 import guardrails
 from guardrails import RULES, WAIVERS, evaluate
 from guardrails.waivers import split
-from offline.graph import Graph
+from offline.graph import Graph, Resource
 from tests.conftest import ENVIRONMENTS, environment_graph
 from tests.guardrails.cases import CASES, Case, _lb, _sg
 from tests.guardrails.synth import ACCOUNT, bucket, graph, key, res
@@ -68,9 +68,17 @@ def test_waivers_cite_existing_rules_and_controls() -> None:
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
-def _open(port: int, group: str) -> object:
-    return res(INGRESS, f"{group}-{port}", securityGroupId=f"sg-{group}", ipProtocol="tcp",
-               fromPort=port, toPort=port, cidrIpv4="0.0.0.0/0", description="x")  # fmt: skip
+def _open(port: int, group: str) -> Resource:
+    return res(
+        INGRESS,
+        f"{group}-{port}",
+        securityGroupId=f"sg-{group}",
+        ipProtocol="tcp",
+        fromPort=port,
+        toPort=port,
+        cidrIpv4="0.0.0.0/0",
+        description="x",
+    )
 
 
 def test_alb_https_from_the_internet_is_waived() -> None:
@@ -90,12 +98,16 @@ def test_sse_s3_is_waived_only_for_log_buckets() -> None:
     alb_logs = bucket("alb-logs", "alb-logs", sse="AES256")
     data = bucket("data", "transaction-logs", sse="AES256", logging_target=access[0].id)
     lb = _lb(accessLogs={"bucket": alb_logs[0].id, "enabled": True})
-    found = [v for v in evaluate(graph(key(), lb, *access, *alb_logs, *data)) if "S3.17" in v.controls]
+    found = [
+        v for v in evaluate(graph(key(), lb, *access, *alb_logs, *data)) if "S3.17" in v.controls
+    ]
     assert [v.resource for v in found] == ["aws:s3/bucket:Bucket data"]
 
 
 def test_unencrypted_log_bucket_is_not_waived() -> None:
-    access = [r for r in bucket("access-logs", "access-logs") if "ServerSideEncryption" not in r.type]
+    access = [
+        r for r in bucket("access-logs", "access-logs") if "ServerSideEncryption" not in r.type
+    ]
     data = bucket("data", "transaction-logs", logging_target=access[0].id)
     found = [v for v in evaluate(graph(key(), *access, *data)) if "S3.17" in v.controls]
     assert [v.resource for v in found] == ["aws:s3/bucket:Bucket access-logs"]
@@ -106,10 +118,20 @@ def test_public_route_waived_only_for_alb_subnets() -> None:
         return graph(
             _lb(subnets=["subnet-pa", "subnet-pb"]),
             res("aws:ec2/routeTable:RouteTable", "rt", id="rtb-1"),
-            res("aws:ec2/routeTableAssociation:RouteTableAssociation", "rta", routeTableId="rtb-1", subnetId=subnet),
-            res("aws:ec2/route:Route", "default", routeTableId="rtb-1", destinationCidrBlock="0.0.0.0/0",
-                gatewayId="igw-1"),
-        )  # fmt: skip
+            res(
+                "aws:ec2/routeTableAssociation:RouteTableAssociation",
+                "rta",
+                routeTableId="rtb-1",
+                subnetId=subnet,
+            ),
+            res(
+                "aws:ec2/route:Route",
+                "default",
+                routeTableId="rtb-1",
+                destinationCidrBlock="0.0.0.0/0",
+                gatewayId="igw-1",
+            ),
+        )
 
     assert [v for v in evaluate(routed("subnet-pa")) if v.rule == "no-internet-route"] == []
     assert [v for v in evaluate(routed("subnet-private")) if v.rule == "no-internet-route"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,8 @@ def test_every_queue_and_topic_uses_the_messaging_key(graph: Graph) -> None:
         assert q.get("kmsDataKeyReusePeriodSeconds") == 300
 
 
-def _tls_deny(policy: dict, resource_arn: str) -> dict:
+def _tls_deny(policy: dict[str, Any], resource_arn: str) -> dict[str, Any]:
+    deny: dict[str, Any]
     [deny] = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert deny["Principal"] == "*"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -106,7 +108,7 @@ def _tls_deny(policy: dict, resource_arn: str) -> dict:
     return deny
 
 
-def _no_public_allow(policy: dict) -> None:
+def _no_public_allow(policy: dict[str, Any]) -> None:
     for s in policy["Statement"]:
         if s["Effect"] == "Allow":
             assert s["Principal"] != "*" and "*" not in json.dumps(s["Principal"])

@@ -1,0 +1,494 @@
+"""Compute: image, hardened Fargate tasks, least-privilege roles, services and autoscaling."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi_aws as aws
+import pytest
+
+import config
+from config import Profile
+from offline.graph import Graph, Resource
+from offline.mocks import ACCOUNT_ID, REGION
+from offline.recorder import ROOT, stack_config
+from payment_platform import compute
+from payment_platform.edge import EdgeOutputs
+from payment_platform.endpoints import EndpointsOutputs
+from tests import fakes
+
+SERVICE = "aws:ecs/service:Service"
+TASK = "aws:ecs/taskDefinition:TaskDefinition"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+TARGET = "aws:appautoscaling/target:Target"
+POLICY = "aws:appautoscaling/policy:Policy"
+IMAGE = "docker-build:index:Image"
+DB_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:rds!cluster-abc-AbCdEf"
+IMAGE_URI = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/payment-ci:release-42"
+CREDENTIAL_LIKE = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|_KEY$", re.IGNORECASE)
+APP_ENV = {
+    "PAYMENT_QUEUE_URL",
+    "EVENTS_TOPIC_ARN",
+    "TRANSACTION_LOG_BUCKET",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_NAME",
+    "DB_SSLMODE",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_TLS",
+    "CACHE_TTL_SECONDS",
+    "AWS_REGION",
+    "ENVIRONMENT",
+    "LOG_LEVEL",
+}
+
+
+def profile_with(env: str, **stack: str) -> Profile:
+    cfg = stack_config(env, overrides={f"payment:{k}": v for k, v in stack.items()})
+    return config.load(cfg, stack_file=f"Pulumi.{env}.yaml", root=ROOT)
+
+
+def _build(profile: Profile, endpoints: EndpointsOutputs, edge: EdgeOutputs) -> None:
+    compute.build(
+        profile,
+        keys=fakes.keys(),
+        logs=fakes.logs(profile),
+        network=fakes.network(profile),
+        security=fakes.security(),
+        endpoints=endpoints,
+        storage=fakes.storage(profile),
+        database=fakes.database(profile),
+        cache=fakes.cache(profile),
+        messaging=fakes.messaging(profile),
+        edge=edge,
+    )
+
+
+@pytest.fixture
+def build_compute(run_builder: Callable[..., Graph]) -> Callable[[Profile], Graph]:
+    def run(profile: Profile) -> Graph:
+        return run_builder(
+            lambda: _build(profile, fakes.endpoints(), fakes.edge(profile)), env=profile.env
+        )
+
+    return run
+
+
+_GRAPHS: dict[str, Graph] = {}
+
+
+@pytest.fixture
+def graph_of(build_compute: Callable[[Profile], Graph], profile: Profile) -> Graph:
+    """Compute for each committed environment (`profile` runs dev, staging and prod).
+
+    Recorded once per environment: a Graph is frozen data, and the suite must stay fast.
+    """
+    if profile.env not in _GRAPHS:
+        _GRAPHS[profile.env] = build_compute(profile)
+    return _GRAPHS[profile.env]
+
+
+def containers(graph: Graph, kind: str) -> dict[str, Any]:
+    (container,) = json.loads(graph.one(TASK, kind).inputs["containerDefinitions"])
+    return dict(container)
+
+
+def statements(graph: Graph, name: str) -> list[dict[str, Any]]:
+    return list(graph.one(ROLE_POLICY, name).policy()["Statement"])
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def grant(stmts: list[dict[str, Any]], action: str) -> list[str]:
+    """The resources an Allow statement grants `action` on."""
+    return [
+        resource
+        for s in stmts
+        if s["Effect"] == "Allow" and action in as_list(s["Action"])
+        for resource in as_list(s["Resource"])
+    ]
+
+
+# --- image and repository -------------------------------------------------------------------------
+
+
+def test_repository_hardening_and_lifecycle(graph_of, profile):
+    repo = graph_of.one("aws:ecr/repository:Repository")
+    assert repo.inputs["name"] == profile.name("api")
+    assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+    assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo.inputs["encryptionConfigurations"] == [
+        {"encryptionType": "KMS", "kmsKey": fakes.DATA_KEY_ARN}
+    ]
+    assert repo.inputs["forceDelete"] is True
+    lifecycle = graph_of.one("aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    (rule,) = json.loads(lifecycle.inputs["policy"])["rules"]
+    assert rule["selection"]["countType"] == "imageCountMoreThan"
+    assert rule["selection"]["countNumber"] == profile.compute.image_keep_count
+    assert rule["action"] == {"type": "expire"}
+    assert lifecycle.inputs["repository"] == profile.name("api")
+
+
+def test_image_built_from_app_and_pinned_by_digest(graph_of, profile):
+    image = graph_of.one(IMAGE)
+    repo_url = graph_of.one("aws:ecr/repository:Repository").state["repositoryUrl"]
+    assert image.inputs["context"] == {"location": "app"}
+    assert image.inputs["dockerfile"] == {"location": "app/Dockerfile"}
+    assert image.inputs["platforms"] == ["linux/amd64"]
+    assert image.inputs["push"] is True
+    assert image.inputs["tags"] == [f"{repo_url}:{compute.image_tag()}"]
+    (registry,) = image.inputs["registries"]
+    assert registry["address"] == repo_url.split("/")[0]
+    assert registry["username"] == "AWS"
+    for kind in ("api", "worker"):
+        assert containers(graph_of, kind)["image"] == f"{repo_url}@{image.state['digest']}"
+
+
+def test_image_uri_is_used_as_is_and_nothing_is_built(build_compute):
+    graph = build_compute(profile_with("dev", imageUri=IMAGE_URI))
+    assert not graph.of_type(IMAGE)
+    for kind in ("api", "worker"):
+        assert containers(graph, kind)["image"] == IMAGE_URI
+    pull = grant(statements(graph, "execution"), "ecr:BatchGetImage")
+    assert pull == [f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/payment-ci"]
+
+
+def test_image_tag_follows_content(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "pkg" / "a.py").write_text("print(1)\n")
+    first = compute.image_tag(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{16}", first)  # a valid Docker tag, normalised in snapshots
+    assert compute.image_tag(tmp_path) == first
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
+    assert compute.image_tag(tmp_path) == first  # local caches do not change the image
+    (tmp_path / "pkg" / "a.py").write_text("print(2)\n")
+    assert compute.image_tag(tmp_path) != first
+    (tmp_path / "pkg" / "a.py").write_text("print(1)\n")
+    (tmp_path / "pkg" / "a.py").rename(tmp_path / "pkg" / "b.py")
+    assert compute.image_tag(tmp_path) != first  # paths count, not only bytes
+
+
+def test_repository_arn_from_uri():
+    uri = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/team/api@sha256:{'0' * 64}"
+    assert compute.repository_arn_from_uri(uri) == (
+        f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/team/api"
+    )
+    assert compute.repository_arn_from_uri(IMAGE_URI).endswith(":repository/payment-ci")
+
+
+# --- cluster and task definitions -----------------------------------------------------------------
+
+
+def test_cluster_container_insights(graph_of, profile):
+    cluster = graph_of.one("aws:ecs/cluster:Cluster").inputs
+    assert cluster["name"] == profile.name("cluster")
+    (setting,) = cluster["settings"]
+    assert setting["name"] == "containerInsights"
+    assert setting["value"] in {"enabled", "enhanced"}
+
+
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_task_definition_sizes_and_roles(graph_of, profile, kind):
+    task = graph_of.one(TASK, kind).inputs
+    c = profile.compute
+    cpu, memory = (c.cpu, c.memory) if kind == "api" else (c.worker_cpu, c.worker_memory)
+    assert task["cpu"] == str(cpu) and task["memory"] == str(memory)
+    assert task["networkMode"] == "awsvpc"
+    assert task["requiresCompatibilities"] == ["FARGATE"]
+    assert task["runtimePlatform"] == {
+        "operatingSystemFamily": "LINUX",
+        "cpuArchitecture": "X86_64",
+    }
+    execution = graph_of.one(ROLE, "execution").state["arn"]
+    own = graph_of.one(ROLE, f"{kind}-task").state["arn"]
+    assert task["executionRoleArn"] == execution
+    assert task["taskRoleArn"] == own != execution
+    assert {"name": "tmp"} in task["volumes"]
+
+
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_container_hardening(graph_of, profile, kind):
+    container = containers(graph_of, kind)
+    assert container["user"] == "10001"
+    assert container["readonlyRootFilesystem"] is True
+    assert container["privileged"] is False
+    assert {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False} in container[
+        "mountPoints"
+    ]
+    assert container["command"] == ["python", "-m", f"payment_app.{kind}"]
+    log = container["logConfiguration"]
+    assert log["logDriver"] == "awslogs"
+    assert log["options"]["awslogs-group"] == f"/payment/{profile.suffix}/{kind}"
+    assert log["options"]["awslogs-region"] == "us-east-1"
+    assert log["options"]["awslogs-stream-prefix"]
+    assert container["healthCheck"]["command"][0] == "CMD"
+    if kind == "api":
+        assert container["portMappings"] == [
+            {"containerPort": profile.compute.container_port, "protocol": "tcp"}
+        ]
+        check = " ".join(container["healthCheck"]["command"])
+        assert f":{profile.compute.container_port}{profile.compute.health_check_path}" in check
+    else:
+        assert "portMappings" not in container
+
+
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_credentials_only_through_secrets(graph_of, profile, kind):
+    container = containers(graph_of, kind)
+    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert secrets == {
+        "DB_CREDENTIALS": DB_SECRET,
+        "REDIS_AUTH_TOKEN": (
+            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:"
+            f"{profile.name('cache-auth')}-AbCdEf"
+        ),
+    }
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert set(env) == APP_ENV
+    assert not [name for name in env if CREDENTIAL_LIKE.search(name)]
+    assert env["DB_SSLMODE"] == "verify-full"
+    assert env["REDIS_TLS"] == "true"
+    assert env["DB_HOST"] == f"{profile.name('db')}.cluster-abc.{REGION}.rds.amazonaws.com"
+    assert env["DB_PORT"] == "5432" and env["REDIS_PORT"] == "6379"
+    assert env["DB_NAME"] == profile.database.database_name
+    assert env["REDIS_HOST"] == f"master.{profile.name('cache')}.abc.use1.cache.amazonaws.com"
+    assert env["PAYMENT_QUEUE_URL"].endswith(f"/{ACCOUNT_ID}/{profile.name('queue')}")
+    assert env["EVENTS_TOPIC_ARN"] == f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{profile.name('events')}"
+    assert env["TRANSACTION_LOG_BUCKET"] == f"{profile.name('transaction-logs')}-{ACCOUNT_ID}"
+    assert env["CACHE_TTL_SECONDS"] == str(profile.compute.cache_ttl_seconds)
+    assert env["ENVIRONMENT"] == profile.env and env["AWS_REGION"] == REGION
+    assert env["LOG_LEVEL"] == profile.compute.log_level
+
+
+# --- IAM ------------------------------------------------------------------------------------------
+
+
+def test_roles_trust_only_ecs_tasks_of_this_account(graph_of, profile):
+    for name in ("execution", "api-task", "worker-task"):
+        role = graph_of.one(ROLE, name)
+        assert role.inputs["name"] == profile.name(name)
+        assert role.delete_before_replace
+        (trust,) = role.policy("assumeRolePolicy")["Statement"]
+        assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+        assert trust["Action"] == "sts:AssumeRole"
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+
+
+def test_execution_role_grants_exact_arns(graph_of, profile):
+    stmts = statements(graph_of, "execution")
+    repo_arn = graph_of.one("aws:ecr/repository:Repository").state["arn"]
+    for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"):
+        assert grant(stmts, action) == [repo_arn]
+    assert grant(stmts, "ecr:GetAuthorizationToken") == ["*"]
+    groups = [
+        f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/payment/{profile.suffix}/{kind}:*"
+        for kind in ("api", "worker")
+    ]
+    assert sorted(grant(stmts, "logs:CreateLogStream")) == groups
+    assert sorted(grant(stmts, "logs:PutLogEvents")) == groups
+    assert set(grant(stmts, "secretsmanager:GetSecretValue")) == {
+        DB_SECRET,
+        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{profile.name('cache-auth')}-AbCdEf",
+    }
+    assert grant(stmts, "kms:Decrypt") == [fakes.DATA_KEY_ARN]
+
+
+def test_api_task_role(graph_of, profile):
+    stmts = statements(graph_of, "api-task")
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{profile.name('queue')}"
+    assert grant(stmts, "sqs:SendMessage") == [queue]
+    assert grant(stmts, "kms:GenerateDataKey") == [fakes.MESSAGING_KEY_ARN]
+    actions = {a for s in stmts for a in as_list(s["Action"])}
+    assert not [a for a in actions if a.startswith(("secretsmanager:", "sqs:Receive", "s3:"))]
+
+
+def test_worker_task_role(graph_of, profile):
+    stmts = statements(graph_of, "worker-task")
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{profile.name('queue')}"
+    for action in (
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    ):
+        assert grant(stmts, action) == [queue]
+    assert grant(stmts, "sns:Publish") == [
+        f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{profile.name('events')}"
+    ]
+    bucket = f"{profile.name('transaction-logs')}-{ACCOUNT_ID}"
+    assert grant(stmts, "s3:PutObject") == [f"arn:aws:s3:::{bucket}/*"]
+    keys = {fakes.MESSAGING_KEY_ARN, fakes.DATA_KEY_ARN}
+    assert set(grant(stmts, "kms:GenerateDataKey")) == keys
+    assert set(grant(stmts, "kms:Decrypt")) == keys
+
+
+def test_no_wildcard_actions_and_star_resource_only_for_ecr_token(graph_of):
+    for policy in graph_of.of_type(ROLE_POLICY):
+        for stmt in policy.policy()["Statement"]:
+            actions = as_list(stmt["Action"])
+            assert not [a for a in actions if a == "*" or a.endswith(":*")], policy.name
+            if "*" in as_list(stmt["Resource"]):
+                assert actions == ["ecr:GetAuthorizationToken"], policy.name
+
+
+# --- services -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_services_private_with_circuit_breaker(graph_of, profile, kind):
+    service = graph_of.one(SERVICE, kind)
+    i = service.inputs
+    assert i["name"] == profile.name(kind)
+    assert i["cluster"] == graph_of.one("aws:ecs/cluster:Cluster").state["arn"]
+    assert i["taskDefinition"] == graph_of.one(TASK, kind).state["arn"]
+    assert i["launchType"] == "FARGATE" and i["platformVersion"] == "LATEST"
+    assert i["networkConfiguration"] == {
+        "subnets": [f"subnet-private{n}" for n in range(profile.network.az_count)],
+        "securityGroups": [f"sg-{kind}"],
+        "assignPublicIp": False,
+    }
+    assert i["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert i["deploymentMinimumHealthyPercent"] == 100
+    assert i["deploymentMaximumPercent"] == 200
+    assert i["enableExecuteCommand"] is False
+    assert i["propagateTags"] == "SERVICE"
+    assert i["waitForSteadyState"] is False
+    assert service.ignore_changes == ("desiredCount",)
+    c = profile.compute
+    assert i["desiredCount"] == (c.desired_count if kind == "api" else c.worker_min_count)
+
+
+def test_api_service_behind_the_target_group(graph_of, profile):
+    i = graph_of.one(SERVICE, "api").inputs
+    assert i["loadBalancers"] == [
+        {
+            "targetGroupArn": (
+                f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:"
+                f"targetgroup/{profile.name('api-tg')}/0123456789abcdef"
+            ),
+            "containerName": "api",
+            "containerPort": profile.compute.container_port,
+        }
+    ]
+    assert i["healthCheckGracePeriodSeconds"] == profile.compute.health_check_grace_seconds
+    assert "loadBalancers" not in graph_of.one(SERVICE, "worker").inputs
+
+
+def test_services_wait_for_endpoints_listener_and_role_policies(run_builder):
+    """Real upstream resources stand in for the fakes so the recorded dependencies show."""
+    profile = profile_with("dev")
+
+    def program() -> None:
+        endpoints = {
+            service: aws.ec2.VpcEndpoint(
+                service.replace(".", "-"),
+                vpc_id="vpc-0fake",
+                service_name=f"com.amazonaws.{REGION}.{service}",
+            )
+            for service in ("ecr.api", "ecr.dkr", "logs", "secretsmanager")
+        }
+        listener = aws.lb.Listener(
+            "https",
+            load_balancer_arn="arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/x",
+            default_actions=[{"type": "forward", "target_group_arn": "arn:tg"}],
+        )
+        real_edge = fakes.edge(profile)
+        edge = EdgeOutputs(
+            **{**real_edge.__dict__, "https_listener_arn": listener.arn},
+        )
+        _build(profile, EndpointsOutputs({k: v.id for k, v in endpoints.items()}), edge)
+
+    graph = run_builder(program, env="dev")
+    endpoint_urns = {r.urn for r in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    listener_urn = graph.one("aws:lb/listener:Listener").urn
+    policies = {r.urn for r in graph.of_type(ROLE_POLICY)}
+    for kind in ("api", "worker"):
+        deps = set(graph.one(SERVICE, kind).dependencies)
+        assert endpoint_urns and endpoint_urns <= deps, kind
+        assert policies <= deps, kind
+    assert listener_urn in graph.one(SERVICE, "api").dependencies
+
+
+# --- autoscaling ----------------------------------------------------------------------------------
+
+
+def scaling_target(graph: Graph, kind: str) -> Resource:
+    return graph.one(TARGET, kind)
+
+
+def test_api_autoscaling_on_cpu_and_memory(graph_of, profile):
+    c = profile.compute
+    target = scaling_target(graph_of, "api").inputs
+    assert target["serviceNamespace"] == "ecs"
+    assert target["scalableDimension"] == "ecs:service:DesiredCount"
+    assert target["resourceId"] == f"service/{profile.name('cluster')}/{profile.name('api')}"
+    assert (target["minCapacity"], target["maxCapacity"]) == (c.min_count, c.max_count)
+    assert target["maxCapacity"] >= 10 * c.desired_count
+    expected = {
+        "ECSServiceAverageCPUUtilization": c.cpu_target_percent,
+        "ECSServiceAverageMemoryUtilization": c.memory_target_percent,
+    }
+    found = {}
+    for policy in graph_of.of_type(POLICY):
+        if policy.inputs["resourceId"] != target["resourceId"]:
+            continue
+        assert policy.inputs["policyType"] == "TargetTrackingScaling"
+        cfg = policy.inputs["targetTrackingScalingPolicyConfiguration"]
+        metric = cfg["predefinedMetricSpecification"]["predefinedMetricType"]
+        found[metric] = cfg["targetValue"]
+        assert cfg["scaleInCooldown"] == c.scale_in_cooldown_seconds
+        assert cfg["scaleOutCooldown"] == c.scale_out_cooldown_seconds
+    assert found == expected
+
+
+def test_worker_autoscaling_on_backlog_per_task(graph_of, profile):
+    c = profile.compute
+    target = scaling_target(graph_of, "worker").inputs
+    assert target["resourceId"] == f"service/{profile.name('cluster')}/{profile.name('worker')}"
+    assert (target["minCapacity"], target["maxCapacity"]) == (
+        c.worker_min_count,
+        c.worker_max_count,
+    )
+    policy = graph_of.one(POLICY, "worker-backlog").inputs
+    assert policy["resourceId"] == target["resourceId"]
+    cfg = policy["targetTrackingScalingPolicyConfiguration"]
+    assert cfg["targetValue"] == c.worker_messages_per_task
+    metrics = {m["id"]: m for m in cfg["customizedMetricSpecification"]["metrics"]}
+    visible = metrics["visible"]["metricStat"]["metric"]
+    assert visible["namespace"] == "AWS/SQS"
+    assert visible["metricName"] == "ApproximateNumberOfMessagesVisible"
+    assert visible["dimensions"] == [{"name": "QueueName", "value": profile.name("queue")}]
+    tasks = metrics["tasks"]["metricStat"]["metric"]
+    assert tasks["metricName"] == "RunningTaskCount"
+    assert {"name": "ServiceName", "value": profile.name("worker")} in tasks["dimensions"]
+    (returned,) = [m for m in metrics.values() if m.get("returnData")]
+    assert returned["expression"] == "visible / tasks"
+
+
+def test_scaling_differs_per_environment(build_compute):
+    seen = {}
+    for env in ("dev", "prod"):
+        graph = build_compute(profile_with(env))
+        api = scaling_target(graph, "api").inputs
+        worker = scaling_target(graph, "worker").inputs
+        seen[env] = (api["minCapacity"], api["maxCapacity"], worker["minCapacity"])
+    assert seen == {"dev": (1, 10, 1), "prod": (3, 30, 2)}
+
+
+# --- structure ------------------------------------------------------------------------------------
+
+
+def test_everything_under_the_compute_component(graph_of):
+    component = graph_of.one("payment:compute:Compute", "compute")
+    custom = [r for r in graph_of if r.custom]
+    assert custom and all(r.parent == component.urn for r in custom)
