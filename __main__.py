@@ -4,6 +4,8 @@ The profile (config/) decides every size and count; each builder makes one conce
 component and returns a frozen outputs dataclass that later builders take as input.
 """
 
+from pathlib import Path
+
 import pulumi
 
 import config
@@ -26,7 +28,9 @@ from payment_platform.tags import register_tagging, standard_tags
 
 try:
     profile = config.load(
-        config.runtime_stack_config(), stack_file=f"Pulumi.{pulumi.get_stack()}.yaml"
+        config.runtime_stack_config(),
+        stack_file=f"Pulumi.{pulumi.get_stack()}.yaml",
+        root=Path(__file__).resolve().parent,  # environments/ beside this program
     )
 except config.ConfigError as error:  # one line per problem, before any resource is registered
     raise SystemExit("\n".join(f"config error: {m}" for m in error.messages)) from None

@@ -48,7 +48,9 @@ def shape(graph: Graph) -> Shape:
         if resource.parent in by_urn:
             edges.add(f"{key} <parent- {_key(by_urn[resource.parent], graph)}")
         for dep in resource.dependencies:
-            if dep in by_urn:
+            # An edge inside one counted family (a reader waiting for the writer) exists only
+            # when the count is above one: it is a count, not a difference in wiring.
+            if dep in by_urn and _key(by_urn[dep], graph) != key:
                 edges.add(f"{key} -depends-> {_key(by_urn[dep], graph)}")
         if resource.delete_before_replace:
             edges.add(f"{key} [delete_before_replace]")

@@ -516,13 +516,13 @@ def build(
     # it. depends_on takes no Outputs, so the inputs below carry those dependencies instead.
     endpoint_ids = list(endpoints.interface_endpoint_ids.values())
     private_subnets = [_after(subnet, endpoint_ids) for subnet in network.private_subnet_ids]
-    role_policies = [execution_policy, api_policy, worker_policy]
 
     def service(
         kind: str,
         task: aws.ecs.TaskDefinition,
         desired: int,
         security_group: pulumi.Output[str],
+        task_policy: aws.iam.RolePolicy,
         load_balancers: list[aws.ecs.ServiceLoadBalancerArgs] | None = None,
         grace: int | None = None,
     ) -> aws.ecs.Service:
@@ -555,7 +555,11 @@ def build(
             # ignore_changes every `pulumi up` would reset it to the baseline mid-spike.
             opts=pulumi.ResourceOptions.merge(
                 named,
-                pulumi.ResourceOptions(ignore_changes=["desiredCount"], depends_on=role_policies),
+                pulumi.ResourceOptions(
+                    ignore_changes=["desiredCount"],
+                    # Tasks must not start before their permissions exist.
+                    depends_on=[execution_policy, task_policy],
+                ),
             ),
         )
 
@@ -564,6 +568,7 @@ def build(
         api_task,
         c.desired_count,
         security.api_security_group_id,
+        api_policy,
         load_balancers=[
             aws.ecs.ServiceLoadBalancerArgs(
                 target_group_arn=_after(edge.target_group_arn, [edge.https_listener_arn]),
@@ -574,7 +579,7 @@ def build(
         grace=c.health_check_grace_seconds,
     )
     worker_service = service(
-        "worker", worker_task, c.worker_min_count, security.worker_security_group_id
+        "worker", worker_task, c.worker_min_count, security.worker_security_group_id, worker_policy
     )
 
     # --- autoscaling ---------------------------------------------------------------------

@@ -31,6 +31,11 @@ DB_PASSWORD = "test-only-db-password"
 REDIS_PASSWORD = "test-only-redis-token"
 REGION = "eu-west-1"
 
+def _letters(n: int) -> str:
+    """Random token body without digits: a random digit run could pass Luhn and be rejected."""
+    return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
+
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -322,7 +327,7 @@ class Kit:
             "amount": 1250,
             "currency": "EUR",
             "merchant_id": "merchant_42",
-            "payment_method_token": f"tok_{uuid.uuid4().hex[:16]}",
+            "payment_method_token": "tok_" + _letters(16),
             "description": "order 1001",
         }
         body.update(overrides)

@@ -22,6 +22,11 @@ from payment_app.logs import JsonFormatter
 pytestmark = pytest.mark.asyncio
 TEST_PAN = "4111111111111111"
 
+def _letters(n: int) -> str:
+    """Random token body without digits: a random digit run could pass Luhn and be rejected."""
+    return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
+
+
 
 def new_key() -> str:
     return f"idem-{uuid.uuid4().hex}"
@@ -32,7 +37,7 @@ def payment_body(**overrides: Any) -> dict[str, Any]:
         "amount": 1250,
         "currency": "EUR",
         "merchant_id": "merchant_42",
-        "payment_method_token": f"tok_{uuid.uuid4().hex[:16]}",
+        "payment_method_token": "tok_" + _letters(16),
         "description": "order 1001",
     }
     body.update(overrides)

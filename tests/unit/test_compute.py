@@ -411,11 +411,11 @@ def test_services_wait_for_endpoints_listener_and_role_policies(run_builder):
     graph = run_builder(program, env="dev")
     endpoint_urns = {r.urn for r in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
     listener_urn = graph.one("aws:lb/listener:Listener").urn
-    policies = {r.urn for r in graph.of_type(ROLE_POLICY)}
+    execution_policy = graph.one(ROLE_POLICY, "execution").urn
     for kind in ("api", "worker"):
         deps = set(graph.one(SERVICE, kind).dependencies)
         assert endpoint_urns and endpoint_urns <= deps, kind
-        assert policies <= deps, kind
+        assert {execution_policy, graph.one(ROLE_POLICY, f"{kind}-task").urn} <= deps, kind
     assert listener_urn in graph.one(SERVICE, "api").dependencies
 
 
