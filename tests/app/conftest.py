@@ -319,7 +319,7 @@ class Kit:
 
     @staticmethod
     def new_key() -> str:
-        return f"idem-{uuid.uuid4().hex}"
+        return "idem-" + _letters(32)
 
     @staticmethod
     def payment_body(**overrides: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ def _letters(n: int) -> str:
 
 
 def new_key() -> str:
-    return f"idem-{uuid.uuid4().hex}"
+    return "idem-" + _letters(32)
 
 
 def payment_body(**overrides: Any) -> dict[str, Any]:

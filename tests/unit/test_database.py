@@ -107,13 +107,28 @@ def test_instances_are_serverless_private_and_upgrade(graph: Graph) -> None:
         assert instance.get("engineVersion") == cluster.get("engineVersion")
 
 
-@pytest.mark.parametrize(("env", "enabled"), [("dev", False), ("staging", True), ("prod", True)])
-def test_performance_insights_on_the_data_key(env: str, enabled: bool) -> None:
-    for instance in _graph(env).of_type(INSTANCE):
-        assert instance.get("performanceInsightsEnabled") is enabled
-        if enabled:
-            assert instance.get("performanceInsightsKmsKeyId") == fakes.DATA_KEY_ARN
-            assert instance.get("performanceInsightsRetentionPeriod") == 7
+def test_performance_insights_on_the_data_key(graph: Graph) -> None:
+    # Every committed environment enables it (the 7-day tier is free) so wiring is identical.
+    for instance in graph.of_type(INSTANCE):
+        assert instance.get("performanceInsightsEnabled") is True
+        assert instance.get("performanceInsightsKmsKeyId") == fakes.DATA_KEY_ARN
+        assert instance.get("performanceInsightsRetentionPeriod") == 7
+
+
+def test_performance_insights_follows_the_profile() -> None:
+    base = load_profile("dev")
+    profile = base.model_copy(
+        update={"database": base.database.model_copy(update={"performance_insights": False})}
+    )
+
+    def program() -> None:
+        database.build(
+            profile, fakes.keys(), fakes.logs(profile), fakes.network(profile), fakes.security()
+        )
+
+    for instance in run_program(program, env="dev").of_type(INSTANCE):
+        assert instance.get("performanceInsightsEnabled") is False
+        assert "performanceInsightsKmsKeyId" not in instance.inputs
 
 
 def test_storage_encrypted_with_the_data_key(graph: Graph) -> None:
