@@ -8,6 +8,7 @@ options. Tests, `plan`, `matrix` and the diagram all read this one graph.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import runpy
@@ -131,6 +132,7 @@ def run_program(
     config: Mapping[str, Any] | None = None,
 ) -> Graph:
     """Run any Pulumi program function under the recording mocks (unit tests use this)."""
+    _ensure_event_loop()
     monitor = RecordingMonitor(AwsMocks())
     pulumi.runtime.set_mocks(AwsMocks(), project=PROJECT, stack=stack or env, monitor=monitor)
     pulumi.runtime.set_all_config({k: _config_text(v) for k, v in (config or {}).items()}, [])
@@ -139,6 +141,16 @@ def run_program(
     pulumi.runtime.settings.ROOT.set(None)
     _sync_await(run_in_stack(program))
     return _graph(monitor, env)
+
+
+def _ensure_event_loop() -> None:
+    """Give the Pulumi runtime an open loop (a test framework may have closed the last one)."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def _run(program: Path) -> None:

@@ -20,6 +20,7 @@ from guardrails import facts
 from guardrails.facts import as_list, kms_key, ref, statements
 from guardrails.rules import endpoint_services
 from offline.graph import Graph, Resource
+from offline.mocks import ACCOUNT_ID, REGION
 from tests.conftest import load_profile
 
 DB_PORT, CACHE_PORT, HTTPS = 5432, 6379, 443
@@ -267,7 +268,7 @@ def test_execution_role_reaches_exactly_the_secrets_images_and_logs(graph: Graph
     assert granted.pop("kms") == {_secret_key(graph, s) for s in secrets}
     repos = {str(c["image"]).split("@")[0].split(":")[0].split("/", 1)[1] for c in containers}
     assert granted.pop("ecr") == {"*"} | {
-        f"arn:aws:ecr:us-east-1:123456789012:repository/{r}" for r in repos
+        f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{r}" for r in repos
     }
     groups = {c["logConfiguration"]["options"]["awslogs-group"] for c in containers}
     assert {a.removesuffix(":*").split(":log-group:")[1] for a in granted.pop("logs")} == groups
