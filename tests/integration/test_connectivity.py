@@ -335,3 +335,39 @@ def test_every_service_the_tasks_call_has_an_endpoint(graph: Graph) -> None:
     assert set(as_list(found["s3"].get("routeTableIds"))), (
         "the S3 gateway endpoint is on the private route tables"
     )
+
+
+def test_an_extra_path_is_caught() -> None:
+    """The path check is not vacuous: a direct ALB -> database pair of rules shows up."""
+    from dataclasses import replace
+
+    from tests.conftest import environment_graph
+    from tests.guardrails.synth import res
+
+    base = environment_graph("dev")
+    parts = {part: group for group, part in roles(base).by_group.items()}
+    extra = (
+        res(
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+            "db-in-alb",
+            securityGroupId=parts["db"],
+            referencedSecurityGroupId=parts["alb"],
+            ipProtocol="tcp",
+            fromPort=DB_PORT,
+            toPort=DB_PORT,
+            description="x",
+        ),
+        res(
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+            "alb-out-db",
+            securityGroupId=parts["alb"],
+            referencedSecurityGroupId=parts["db"],
+            ipProtocol="tcp",
+            fromPort=DB_PORT,
+            toPort=DB_PORT,
+            description="x",
+        ),
+    )
+    flows, problems = _flows(replace(base, resources=base.resources + extra))
+    assert not problems
+    assert flows - expected_flows(base) == {("alb", "db", DB_PORT)}
