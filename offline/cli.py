@@ -104,8 +104,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Time offline synthesis per environment: the cold run in a fresh interpreter, then warm."""
     import subprocess
 
+    envs = args.env or ["dev", "staging", "prod"]
+    for env in envs:  # bad config fails here, with the one-line errors, before any timing
+        resolve(stack_config(env), stack_file=f"Pulumi.{env}.yaml", root=ROOT)
     print(f"{'environment':<12} {'resources':>9} {'cold (s)':>9} {'warm (s)':>9}")
-    for env in args.env or ["dev", "staging", "prod"]:
+    for env in envs:
         started = time.perf_counter()
         subprocess.run(
             [

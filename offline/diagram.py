@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from offline.graph import Graph, Resource
+from offline.matrix import resolve_env
 from offline.recorder import ROOT, record
 from offline.shape import family
 
@@ -617,6 +618,7 @@ def _relative(paths: Iterable[Path]) -> str:
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
+    resolve_env(args.env)  # bad config stops here with the one-line errors
     files = rendered(record(args.env))
     if args.check:
         old = stale(files)

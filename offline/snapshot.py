@@ -68,7 +68,7 @@ def _block(resource: Resource, names: dict[str, str]) -> list[str]:
 
 def render(graph: Graph) -> str:
     """The whole environment as text, concern by concern."""
-    names = {r.urn: r.name for r in graph}
+    names = {r.urn: f"{r.name} [{r.type.rsplit(':', 1)[-1]}]" for r in graph}
     by_concern: dict[str, list[Resource]] = {}
     for resource in graph:
         by_concern.setdefault(graph.concern(resource), []).append(resource)

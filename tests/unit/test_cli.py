@@ -49,3 +49,20 @@ def test_plan_writes_no_partial_graph_on_error(tmp_path: Path) -> None:
     result = run("plan", "--env", "dev", "--suffix", "BAD", "--json", str(out))
     assert result.returncode == 2
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "--env", "dev"],
+        ["matrix"],
+        ["bench", "--env", "dev", "--repeat", "1"],
+        ["config-docs", "--check"],
+        ["diagram", "--check"],
+    ],
+)
+def test_every_command_stops_on_conflicting_environment_selection(args: list[str]) -> None:
+    result = run(*args, env_var="qa")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "config error: ENV_FOR_DYNACONF='qa' disagrees" in result.stderr
