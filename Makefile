@@ -26,7 +26,7 @@ test: services $(BIN)/activate lint
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config offline payment_platform guardrails __main__.py
+	$(BIN)/mypy config offline payment_platform guardrails policy scripts app/payment_app tests __main__.py
 
 services:
 	bash scripts/install-services.sh

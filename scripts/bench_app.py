@@ -82,21 +82,68 @@ def servers() -> Iterator[dict[str, str]]:
     moto = None
     try:
         subprocess.run(
-            [f"{bin_dir}/initdb", "-D", str(workdir / "data"), "-U", DB_USER,
-             f"--pwfile={workdir / 'pw'}", "--auth=scram-sha-256", "--no-sync"],
-            check=True, capture_output=True, **as_postgres(),
+            [
+                f"{bin_dir}/initdb",
+                "-D",
+                str(workdir / "data"),
+                "-U",
+                DB_USER,
+                f"--pwfile={workdir / 'pw'}",
+                "--auth=scram-sha-256",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            **as_postgres(),
         )
         pg_port, redis_port, moto_port = free_port(), free_port(), free_port()
-        procs.append((subprocess.Popen(
-            [f"{bin_dir}/postgres", "-D", str(workdir / "data"), "-p", str(pg_port),
-             "-k", str(workdir), "-c", f"listen_addresses={HOST}", "-c", "fsync=off",
-             "-c", "synchronous_commit=off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_postgres()),
-            signal.SIGINT))
-        procs.append((subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--bind", HOST, "--requirepass",
-             REDIS_PASSWORD, "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), signal.SIGTERM))
+        procs.append(
+            (
+                subprocess.Popen(
+                    [
+                        f"{bin_dir}/postgres",
+                        "-D",
+                        str(workdir / "data"),
+                        "-p",
+                        str(pg_port),
+                        "-k",
+                        str(workdir),
+                        "-c",
+                        f"listen_addresses={HOST}",
+                        "-c",
+                        "fsync=off",
+                        "-c",
+                        "synchronous_commit=off",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    **as_postgres(),
+                ),
+                signal.SIGINT,
+            )
+        )
+        procs.append(
+            (
+                subprocess.Popen(
+                    [
+                        "redis-server",
+                        "--port",
+                        str(redis_port),
+                        "--bind",
+                        HOST,
+                        "--requirepass",
+                        REDIS_PASSWORD,
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                ),
+                signal.SIGTERM,
+            )
+        )
         moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
         moto.start()
         wait_port(pg_port)
@@ -104,23 +151,40 @@ def servers() -> Iterator[dict[str, str]]:
         for _ in range(100):
             created = subprocess.run(
                 [f"{bin_dir}/createdb", "-h", HOST, "-p", str(pg_port), "-U", DB_USER, "payments"],
-                env={**os.environ, "PGPASSWORD": DB_PASSWORD}, capture_output=True, check=False,
+                env={**os.environ, "PGPASSWORD": DB_PASSWORD},
+                capture_output=True,
+                check=False,
             )
             if created.returncode == 0:
                 break
             time.sleep(0.1)
         endpoint = f"http://{HOST}:{moto_port}"
-        sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint,
-                           aws_access_key_id="bench", aws_secret_access_key="bench")
+        sqs = boto3.client(
+            "sqs",
+            region_name=REGION,
+            endpoint_url=endpoint,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
         queue_url = sqs.create_queue(QueueName="payments-bench")["QueueUrl"]
         yield {
-            "PAYMENT_QUEUE_URL": queue_url, "DB_HOST": HOST, "DB_PORT": str(pg_port),
-            "DB_NAME": "payments", "DB_SSLMODE": "disable",
+            "PAYMENT_QUEUE_URL": queue_url,
+            "DB_HOST": HOST,
+            "DB_PORT": str(pg_port),
+            "DB_NAME": "payments",
+            "DB_SSLMODE": "disable",
             "DB_CREDENTIALS": json.dumps({"username": DB_USER, "password": DB_PASSWORD}),
-            "REDIS_HOST": HOST, "REDIS_PORT": str(redis_port), "REDIS_TLS": "false",
-            "REDIS_AUTH_TOKEN": REDIS_PASSWORD, "CACHE_TTL_SECONDS": "300",
-            "AWS_REGION": REGION, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench", "ENVIRONMENT": "bench", "LOG_LEVEL": "INFO",
+            "REDIS_HOST": HOST,
+            "REDIS_PORT": str(redis_port),
+            "REDIS_TLS": "false",
+            "REDIS_AUTH_TOKEN": REDIS_PASSWORD,
+            "CACHE_TTL_SECONDS": "300",
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "ENVIRONMENT": "bench",
+            "LOG_LEVEL": "INFO",
             "DB_POOL_MAX": "20",
         }
     finally:
@@ -154,7 +218,8 @@ def api_server(env: dict[str, str]) -> Iterator[int]:
     proc = subprocess.Popen(
         [sys.executable, "-c", API_SERVER.replace("{port}", str(port))],
         env={**os.environ, **env, "PYTHONPATH": str(APP_DIR)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_port(port)
@@ -182,8 +247,16 @@ class Result:
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
         rps = len(self.latencies) / self.elapsed if self.elapsed else 0.0
         hit = 100.0 * self.cache_hits / max(1, len(self.latencies))
-        return [self.name, str(self.concurrency), str(len(self.latencies)), f"{p50:.2f}",
-                f"{p99:.2f}", f"{rps:.0f}", f"{hit:.0f}%", str(self.errors)]
+        return [
+            self.name,
+            str(self.concurrency),
+            str(len(self.latencies)),
+            f"{p50:.2f}",
+            f"{p99:.2f}",
+            f"{rps:.0f}",
+            f"{hit:.0f}%",
+            str(self.errors),
+        ]
 
 
 async def _request(
@@ -243,18 +316,29 @@ async def run_phase(
 async def seed(env: dict[str, str], count: int) -> list[str]:
     """Insert payments directly (the benchmark is about reads); returns their ids."""
     conn = await asyncpg.connect(
-        host=HOST, port=int(env["DB_PORT"]), user=DB_USER, password=DB_PASSWORD,
+        host=HOST,
+        port=int(env["DB_PORT"]),
+        user=DB_USER,
+        password=DB_PASSWORD,
         database="payments",
     )
     try:
         rows = [
-            (f"bench-{uuid.uuid4().hex}", "0" * 64, "merchant_bench", 1000 + i, "EUR",
-             f"tok_bench{i:06d}", "succeeded" if i % 2 else "pending")
+            (
+                f"bench-{uuid.uuid4().hex}",
+                "0" * 64,
+                "merchant_bench",
+                1000 + i,
+                "EUR",
+                f"tok_bench{i:06d}",
+                "succeeded" if i % 2 else "pending",
+            )
             for i in range(count)
         ]
         await conn.executemany(
             "INSERT INTO payments (idempotency_key, request_hash, merchant_id, amount, currency,"
-            " payment_method_token, status) VALUES ($1, $2, $3, $4, $5, $6, $7)", rows,
+            " payment_method_token, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            rows,
         )
         return [str(r["id"]) for r in await conn.fetch("SELECT id FROM payments")]
     finally:
@@ -295,8 +379,9 @@ async def bench(args: argparse.Namespace, env: dict[str, str], port: int) -> lis
         await run_phase("GET throughput", port, warm_paths, base, args.requests, args.seconds)
     )
     results.append(
-        await run_phase("GET throughput 10x", port, warm_paths * 2, high, args.requests * 2,
-                        args.seconds)
+        await run_phase(
+            "GET throughput 10x", port, warm_paths * 2, high, args.requests * 2, args.seconds
+        )
     )
     flush.close()
     return results
@@ -318,15 +403,19 @@ def main() -> int:
 
         uvloop.install()
     with servers() as env, api_server(env) as port:
-        print(f"API on {HOST}:{port}; {args.requests} requests/phase, "
-              f"baseline concurrency {args.concurrency}, 10x = {args.concurrency * 10}")
+        print(
+            f"API on {HOST}:{port}; {args.requests} requests/phase, "
+            f"baseline concurrency {args.concurrency}, 10x = {args.concurrency * 10}"
+        )
         results = asyncio.run(bench(args, env, port))
     print_table(results)
     warm = results[0].row()
     errors = sum(r.errors for r in results)
     ok = float(warm[4]) < 50.0 and errors == 0
-    print(f"target p99 < 50 ms warm: {'PASS' if float(warm[4]) < 50.0 else 'FAIL'} "
-          f"({warm[4]} ms); errors: {errors}")
+    print(
+        f"target p99 < 50 ms warm: {'PASS' if float(warm[4]) < 50.0 else 'FAIL'} "
+        f"({warm[4]} ms); errors: {errors}"
+    )
     return 0 if ok else 1
 
 

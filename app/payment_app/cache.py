@@ -38,9 +38,7 @@ def create_client(settings: Settings) -> redis.Redis:
 class PaymentCache:
     """Readers populate with SET NX; writers overwrite, so a slow reader cannot undo a change."""
 
-    def __init__(
-        self, client: redis.Redis, ttl_seconds: int, bypass_seconds: float = 5.0
-    ) -> None:
+    def __init__(self, client: redis.Redis, ttl_seconds: int, bypass_seconds: float = 5.0) -> None:
         self.client = client
         self.ttl = ttl_seconds
         self.bypass_seconds = bypass_seconds

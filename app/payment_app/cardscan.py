@@ -10,9 +10,21 @@ _DIGIT_RUN = re.compile(r"\d+(?:[ -]\d+)*")
 _SEPARATOR = re.compile(r"[ -]")
 _CVV_NAMES = frozenset(
     {
-        "cvv", "cvc", "cvv2", "cvc2", "cav2", "cid", "csc", "cvn", "cvd",
-        "securitycode", "cardsecuritycode", "cardverificationvalue", "cardverificationcode",
-        "cardcvv", "cardcvc",
+        "cvv",
+        "cvc",
+        "cvv2",
+        "cvc2",
+        "cav2",
+        "cid",
+        "csc",
+        "cvn",
+        "cvd",
+        "securitycode",
+        "cardsecuritycode",
+        "cardverificationvalue",
+        "cardverificationcode",
+        "cardcvv",
+        "cardcvc",
     }
 )
 _MIN_PAN, _MAX_PAN = 13, 19

@@ -64,9 +64,7 @@ def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str:
     return default
 
 
-def _int(
-    env: Mapping[str, str], name: str, default: int, lo: int, hi: int
-) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = _get(env, name, str(default))
     try:
         value = int(raw)

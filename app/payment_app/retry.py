@@ -17,8 +17,16 @@ from payment_app.processor import TransientProcessorError
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 _TRANSIENT_AWS_CODES = frozenset(
-    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "SlowDown",
-     "ServiceUnavailable", "InternalError", "InternalFailure", "RequestTimeout"}
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "RequestTimeout",
+    }
 )
 
 

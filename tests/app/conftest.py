@@ -31,10 +31,10 @@ DB_PASSWORD = "test-only-db-password"
 REDIS_PASSWORD = "test-only-redis-token"
 REGION = "eu-west-1"
 
+
 def _letters(n: int) -> str:
     """Random token body without digits: a random digit run could pass Luhn and be rejected."""
     return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
-
 
 
 def free_port() -> int:
@@ -72,8 +72,16 @@ class PostgresServer:
 
     def create_database(self, name: str) -> None:
         subprocess.run(
-            [f"{self.bin_dir}/createdb", "-h", self.host, "-p", str(self.port), "-U", DB_USER,
-             name],
+            [
+                f"{self.bin_dir}/createdb",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                DB_USER,
+                name,
+            ],
             check=True,
             env={**os.environ, "PGPASSWORD": DB_PASSWORD},
             capture_output=True,
@@ -105,18 +113,43 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.chown(workdir, "postgres", "postgres")
         shutil.chown(pwfile, "postgres", "postgres")
     subprocess.run(
-        [f"{bin_dir}/initdb", "-D", str(data), "-U", DB_USER, f"--pwfile={pwfile}",
-         "--auth=scram-sha-256", "-E", "UTF8", "--no-sync"],
+        [
+            f"{bin_dir}/initdb",
+            "-D",
+            str(data),
+            "-U",
+            DB_USER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
         check=True,
         capture_output=True,
         **_as_postgres_user(),
     )
     port = free_port()
     proc = subprocess.Popen(
-        [f"{bin_dir}/postgres", "-D", str(data), "-p", str(port), "-k", str(workdir),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-         "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=200"],
+        [
+            f"{bin_dir}/postgres",
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(workdir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         **_as_postgres_user(),
@@ -149,8 +182,21 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.skip("redis-server not found; run scripts/install-services.sh")
     port = free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", REDIS_PASSWORD,
-         "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--requirepass",
+            REDIS_PASSWORD,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -187,8 +233,11 @@ def moto_endpoint() -> Iterator[str]:
 
 def aws(endpoint: str, service: str) -> Any:
     return boto3.client(
-        service, region_name=REGION, endpoint_url=endpoint,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )
 
 
@@ -208,9 +257,12 @@ def aws_resources(moto_endpoint: str) -> AwsResources:
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     events_url = sqs.create_queue(QueueName="payment-events-subscriber")["QueueUrl"]
     events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
+        "Attributes"
+    ]["QueueArn"]
     sns.subscribe(
-        TopicArn=topic_arn, Protocol="sqs", Endpoint=events_arn,
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=events_arn,
         Attributes={"RawMessageDelivery": "true"},
     )
     return AwsResources(moto_endpoint, topic_arn, bucket, events_url)
@@ -227,8 +279,9 @@ def make_queues(endpoint: str, visibility_timeout: int = 30, max_receive: int = 
     sqs = aws(endpoint, "sqs")
     suffix = uuid.uuid4().hex[:10]
     dlq_url = sqs.create_queue(QueueName=f"payments-dlq-{suffix}")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     url = sqs.create_queue(
         QueueName=f"payments-{suffix}",
         Attributes={

@@ -22,10 +22,10 @@ from payment_app.logs import JsonFormatter
 pytestmark = pytest.mark.asyncio
 TEST_PAN = "4111111111111111"
 
+
 def _letters(n: int) -> str:
     """Random token body without digits: a random digit run could pass Luhn and be rejected."""
     return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
-
 
 
 def new_key() -> str:
@@ -191,7 +191,10 @@ async def test_missing_idempotency_key(client: httpx.AsyncClient) -> None:
     ids=["plain", "spaces", "hyphens", "token", "nested", "number", "merchant"],
 )
 async def test_card_numbers_rejected_and_never_logged(
-    kit: Any, client: httpx.AsyncClient, captured_logs: io.StringIO, body: dict[str, Any],
+    kit: Any,
+    client: httpx.AsyncClient,
+    captured_logs: io.StringIO,
+    body: dict[str, Any],
     settings: Settings,
 ) -> None:
     response = await post(client, body)
@@ -261,7 +264,8 @@ async def test_invalid_bodies_are_4xx(
 async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     for raw in (b"{not json", b"", b"\xff\xfe", b'{"amount": NaN}'):
         response = await client.post(
-            "/payments", content=raw,
+            "/payments",
+            content=raw,
             headers={"Idempotency-Key": new_key(), "Content-Type": "application/json"},
         )
         assert response.status_code == 400, raw
@@ -271,7 +275,8 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
 async def test_deeply_nested_json_is_4xx(client: httpx.AsyncClient) -> None:
     raw = b"[" * 5000 + b"]" * 5000
     response = await client.post(
-        "/payments", content=raw,
+        "/payments",
+        content=raw,
         headers={"Idempotency-Key": new_key(), "Content-Type": "application/json"},
     )
     assert 400 <= response.status_code < 500
@@ -287,7 +292,8 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: Settin
             yield b" " * 1024
 
     streamed = await client.post(
-        "/payments", content=chunks(),
+        "/payments",
+        content=chunks(),
         headers={"Idempotency-Key": new_key(), "Content-Type": "application/json"},
     )
     assert streamed.status_code == 413
@@ -295,7 +301,8 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: Settin
 
 async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/payments", content=json.dumps(payment_body()),
+        "/payments",
+        content=json.dumps(payment_body()),
         headers={"Idempotency-Key": new_key(), "Content-Type": "text/plain"},
     )
     assert response.status_code == 415

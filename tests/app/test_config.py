@@ -81,7 +81,10 @@ def test_entrypoint_exits_with_one_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "payment_app.api"],
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(APP_DIR)},
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode != 0
     assert result.stderr.strip() == "configuration error: DB_CREDENTIALS is required but not set"

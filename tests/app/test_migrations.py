@@ -27,16 +27,21 @@ async def test_concurrent_upgrades_serialise(
     child_env = {**os.environ, **env, "DB_NAME": name, "PYTHONPATH": str(APP_DIR)}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "payment_app.migrate"], env=child_env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "payment_app.migrate"],
+            env=child_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         for _ in range(4)
     ]
     outputs = [await asyncio.to_thread(p.communicate, timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [o[0].decode()[-2000:] for o in outputs]
     conn = await asyncpg.connect(
-        host=base_settings.db_host, port=base_settings.db_port, user=base_settings.db_user,
-        password=base_settings.db_password, database=name,
+        host=base_settings.db_host,
+        port=base_settings.db_port,
+        user=base_settings.db_user,
+        password=base_settings.db_password,
+        database=name,
     )
     try:
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0001"

@@ -28,10 +28,10 @@ from payment_app.worker import PaymentWorker
 pytestmark = pytest.mark.asyncio
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 
+
 def _letters(n: int) -> str:
     """Random token body without digits: a random digit run could pass Luhn and be rejected."""
     return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
-
 
 
 class CountingProcessor:
@@ -50,8 +50,12 @@ def make_worker(
     settings: Settings, pool: Any, cache: PaymentCache, processor: Any
 ) -> PaymentWorker:
     return PaymentWorker(
-        settings, pool, cache, processor,
-        sqs=aws.client(settings, "sqs"), s3=aws.client(settings, "s3"),
+        settings,
+        pool,
+        cache,
+        processor,
+        sqs=aws.client(settings, "sqs"),
+        s3=aws.client(settings, "s3"),
         sns=aws.client(settings, "sns"),
     )
 
@@ -62,9 +66,12 @@ def events_queue(kit: Any, settings: Settings) -> str:
     sqs, sns = kit.aws("sqs"), kit.aws("sns")
     url = sqs.create_queue(QueueName=f"events-{uuid.uuid4().hex[:10]}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"]
+        "QueueArn"
+    ]
     sns.subscribe(
-        TopicArn=settings.events_topic_arn, Protocol="sqs", Endpoint=arn,
+        TopicArn=settings.events_topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
         Attributes={"RawMessageDelivery": "true"},
     )
     return str(url)
@@ -104,8 +111,12 @@ async def create(api: httpx.AsyncClient, kit: Any, **overrides: Any) -> str:
 
 
 async def test_pending_to_succeeded_with_event_and_log(
-    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
-    payment_cache: PaymentCache, events_queue: str,
+    api: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
+    payment_cache: PaymentCache,
+    events_queue: str,
 ) -> None:
     token = "tok_" + _letters(12)
     payment_id = await create(api, kit, payment_method_token=token)
@@ -121,8 +132,11 @@ async def test_pending_to_succeeded_with_event_and_log(
     assert kit.queue_depth(settings.payment_queue_url) == 0
 
     s3 = kit.aws("s3")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.transaction_log_bucket)
-            .get("Contents", []) if payment_id in o["Key"]]
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=settings.transaction_log_bucket).get("Contents", [])
+        if payment_id in o["Key"]
+    ]
     assert len(keys) == 1
     raw = s3.get_object(Bucket=settings.transaction_log_bucket, Key=keys[0])["Body"].read()
     record = json.loads(raw)
@@ -134,8 +148,12 @@ async def test_pending_to_succeeded_with_event_and_log(
 
 
 async def test_decline_ends_failed(
-    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
-    payment_cache: PaymentCache, events_queue: str,
+    api: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
+    payment_cache: PaymentCache,
+    events_queue: str,
 ) -> None:
     payment_id = await create(api, kit, amount=2051)
     await make_worker(settings, pool, payment_cache, CountingProcessor()).run_once()
@@ -146,8 +164,12 @@ async def test_decline_ends_failed(
 
 
 async def test_redelivery_is_idempotent(
-    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
-    payment_cache: PaymentCache, events_queue: str,
+    api: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
+    payment_cache: PaymentCache,
+    events_queue: str,
 ) -> None:
     payment_id = await create(api, kit)
     processor = CountingProcessor()
@@ -160,7 +182,10 @@ async def test_redelivery_is_idempotent(
 
 
 async def test_transient_errors_retry_then_dead_letter(
-    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
+    api: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
     payment_cache: PaymentCache,
 ) -> None:
     queues = kit.make_queues(visibility_timeout=1, max_receive=2)
@@ -168,8 +193,9 @@ async def test_transient_errors_retry_then_dead_letter(
         settings, payment_queue_url=queues.url, worker_visibility_timeout=1, worker_wait_seconds=1
     )
     payment_id = await create(api, kit, payment_method_token="tok_unavailable_acq")
-    kit.aws("sqs").send_message(QueueUrl=queues.url, MessageBody=json.dumps(
-        {"payment_id": payment_id}))
+    kit.aws("sqs").send_message(
+        QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
+    )
     processor = CountingProcessor()
     worker = make_worker(short, pool, payment_cache, processor)
 
@@ -185,7 +211,10 @@ async def test_transient_errors_retry_then_dead_letter(
 
 
 async def test_long_work_extends_visibility(
-    api: httpx.AsyncClient, kit: Any, settings: Settings, pool: Any,
+    api: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
     payment_cache: PaymentCache,
 ) -> None:
     queues = kit.make_queues(visibility_timeout=1, max_receive=5)
@@ -220,18 +249,25 @@ async def test_poison_message_is_not_deleted(
 
 
 async def test_sigterm_finishes_in_flight_work(
-    api: httpx.AsyncClient, kit: Any, settings: Settings, env: dict[str, str], pool: Any,
+    api: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    env: dict[str, str],
+    pool: Any,
 ) -> None:
     payment_id = await create(api, kit)
     child_env = {
-        **os.environ, **env,
+        **os.environ,
+        **env,
         "PAYMENT_QUEUE_URL": settings.payment_queue_url,
         "SIMULATED_ACQUIRER_DELAY_MS": "1500",
         "PYTHONPATH": str(APP_DIR),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "payment_app.worker"], env=child_env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "payment_app.worker"],
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 15

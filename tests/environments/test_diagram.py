@@ -11,6 +11,7 @@ import pytest
 
 from offline import cli, diagram
 from offline.diagram import DATA, LOGS, TRAFFIC, Diagram
+from offline.recorder import ROOT
 from tests.conftest import environment_graph, load_profile
 
 
@@ -112,7 +113,7 @@ def test_embed_replaces_only_the_marked_block() -> None:
 
 
 def test_operations_doc_covers_every_alarm() -> None:
-    operations = (diagram.ROOT / "docs" / "operations.md").read_text()
+    operations = (ROOT / "docs" / "operations.md").read_text()
     alarms = environment_graph("prod").of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     assert alarms
     missing = [a.name for a in alarms if f"| `{a.name}` |" not in operations]

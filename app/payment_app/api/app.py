@@ -112,8 +112,10 @@ def create_app(settings: Settings) -> FastAPI:
         )
         ok = database == "ok" and redis_state == "ok"
         return JSONResponse(
-            {"status": "ready" if ok else "not_ready",
-             "checks": {"database": database, "cache": redis_state}},
+            {
+                "status": "ready" if ok else "not_ready",
+                "checks": {"database": database, "cache": redis_state},
+            },
             status_code=200 if ok else 503,
         )
 
@@ -131,7 +133,8 @@ def create_app(settings: Settings) -> FastAPI:
             payment, created = await db.create_or_get(state.pool, key, body)
             if not created and payment.request_hash != body.fingerprint():
                 raise ApiError(
-                    409, "idempotency_conflict",
+                    409,
+                    "idempotency_conflict",
                     "Idempotency-Key was already used with a different request body",
                 )
             if not payment.enqueued and await db.claim_enqueue(state.pool, payment.id):

@@ -19,9 +19,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "payments",
-        sa.Column(
-            "id", sa.Uuid(), primary_key=True, server_default=sa.text("gen_random_uuid()")
-        ),
+        sa.Column("id", sa.Uuid(), primary_key=True, server_default=sa.text("gen_random_uuid()")),
         sa.Column("idempotency_key", sa.Text(), nullable=False, unique=True),
         sa.Column("request_hash", sa.String(64), nullable=False),
         sa.Column("merchant_id", sa.Text(), nullable=False),
