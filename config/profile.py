@@ -87,20 +87,30 @@ class ComputeConfig(Section):
     max_count: int = Field(ge=1, le=1000, description="API autoscaling maximum")
     cpu_target_percent: Percent = Field(description="target-tracking CPU utilisation")
     memory_target_percent: Percent = Field(description="target-tracking memory utilisation")
-    scale_in_cooldown_seconds: int = Field(ge=0, le=3600)
-    scale_out_cooldown_seconds: int = Field(ge=0, le=3600)
-    health_check_grace_seconds: int = Field(ge=0, le=2_147_483_647)
+    scale_in_cooldown_seconds: int = Field(
+        ge=0, le=3600, description="wait after a scale-in before the next"
+    )
+    scale_out_cooldown_seconds: int = Field(
+        ge=0, le=3600, description="wait after a scale-out before the next"
+    )
+    health_check_grace_seconds: int = Field(
+        ge=0, le=2_147_483_647, description="time a new API task has before ALB health counts"
+    )
     container_port: int = Field(ge=1024, le=65535, description="port the API listens on")
-    health_check_path: str = Field(pattern=r"^/[A-Za-z0-9/_-]*$")
-    worker_cpu: int
-    worker_memory: int
+    health_check_path: str = Field(
+        pattern=r"^/[A-Za-z0-9/_-]*$", description="liveness path the target group checks"
+    )
+    worker_cpu: int = Field(description="worker task CPU units (Fargate)")
+    worker_memory: int = Field(
+        description="worker task memory in MiB (a valid pair with worker_cpu)"
+    )
     worker_min_count: int = Field(
         ge=1,
         le=100,
         description="worker autoscaling minimum; backlog per task divides by running tasks, "
         "so at 0 tasks the metric has no data and the worker could never scale out",
     )
-    worker_max_count: int = Field(ge=1, le=1000)
+    worker_max_count: int = Field(ge=1, le=1000, description="worker autoscaling maximum")
     worker_messages_per_task: int = Field(
         ge=1, le=10_000, description="queue backlog per worker task that scaling tracks"
     )
@@ -135,17 +145,29 @@ class DatabaseConfig(Section):
     min_acu: float = Field(ge=0, le=256, description="minimum ACU; 0 lets the writer pause")
     max_acu: float = Field(ge=1, le=256, description="maximum ACU")
     reader_count: int = Field(ge=0, le=15, description="readers besides the writer")
-    backup_retention_days: int = Field(ge=1, le=35)
-    preferred_backup_window: str = Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
-    preferred_maintenance_window: str = Field(
-        pattern=r"^(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}$"
+    backup_retention_days: int = Field(
+        ge=1, le=35, description="automated backups and point-in-time recovery window"
     )
-    performance_insights: bool
+    preferred_backup_window: str = Field(
+        pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$", description="daily backup window, UTC hh:mm-hh:mm"
+    )
+    preferred_maintenance_window: str = Field(
+        pattern=r"^(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}$",
+        description="weekly maintenance window, UTC",
+    )
+    performance_insights: bool = Field(
+        description="Performance Insights on the data key (7-day tier)"
+    )
     seconds_until_auto_pause: int = Field(
         ge=300, le=86400, description="idle time before a 0-ACU writer pauses"
     )
-    database_name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
-    master_username: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")
+    database_name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,62}$", description="database created in the cluster"
+    )
+    master_username: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,15}$",
+        description="RDS-managed admin user (not a default name: RDS.24)",
+    )
 
     @field_validator("min_acu", "max_acu", mode="before")
     @classmethod
@@ -167,12 +189,20 @@ class DatabaseConfig(Section):
 class CacheConfig(Section):
     """ElastiCache Redis replication group sizing."""
 
-    node_type: str = Field(pattern=r"^cache\.(t4g|t3|m6g|m7g|r6g|r7g)\.[a-z0-9]+$")
+    node_type: str = Field(
+        pattern=r"^cache\.(t4g|t3|m6g|m7g|r6g|r7g)\.[a-z0-9]+$",
+        description="ElastiCache node type (Graviton or burstable families)",
+    )
     replica_count: int = Field(ge=0, le=5, description="replicas per shard; >0 enables failover")
-    snapshot_retention_days: int = Field(ge=0, le=35)
-    snapshot_window: str = Field(pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    snapshot_retention_days: int = Field(
+        ge=0, le=35, description="daily snapshots kept (0 turns them off)"
+    )
+    snapshot_window: str = Field(
+        pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$", description="daily snapshot window, UTC"
+    )
     maintenance_window: str = Field(
-        pattern=r"^(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}$"
+        pattern=r"^(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}$",
+        description="weekly maintenance window, UTC",
     )
 
 
@@ -180,8 +210,12 @@ class MessagingConfig(Section):
     """SQS redrive and timing."""
 
     max_receive_count: int = Field(ge=1, le=1000, description="receives before the DLQ")
-    visibility_timeout_seconds: int = Field(ge=0, le=43200)
-    message_retention_seconds: int = Field(ge=60, le=1_209_600)
+    visibility_timeout_seconds: int = Field(
+        ge=0, le=43200, description="longer than the worker's processing time"
+    )
+    message_retention_seconds: int = Field(
+        ge=60, le=1_209_600, description="payment queue retention (DLQs keep 14 days)"
+    )
     receive_wait_seconds: int = Field(ge=0, le=20, description="long-poll wait")
 
 
@@ -192,12 +226,20 @@ class EdgeConfig(Section):
         "ELBSecurityPolicy-TLS13-1-2-2021-06",
         "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
         "ELBSecurityPolicy-TLS13-1-3-2021-06",
-    ]
-    idle_timeout_seconds: int = Field(ge=1, le=4000)
-    deregistration_delay_seconds: int = Field(ge=0, le=3600)
-    healthy_threshold: int = Field(ge=2, le=10)
-    unhealthy_threshold: int = Field(ge=2, le=10)
-    health_check_interval_seconds: int = Field(ge=5, le=300)
+    ] = Field(description="HTTPS listener policy (TLS 1.3 and 1.2 only)")
+    idle_timeout_seconds: int = Field(ge=1, le=4000, description="ALB connection idle timeout")
+    deregistration_delay_seconds: int = Field(
+        ge=0, le=3600, description="draining time for a deregistered task"
+    )
+    healthy_threshold: int = Field(
+        ge=2, le=10, description="consecutive passes before a target is healthy"
+    )
+    unhealthy_threshold: int = Field(
+        ge=2, le=10, description="consecutive failures before a target is unhealthy"
+    )
+    health_check_interval_seconds: int = Field(
+        ge=5, le=300, description="seconds between target health checks"
+    )
     waf_rate_limit: int = Field(
         ge=10, le=2_000_000_000, description="requests per 5 minutes per client IP"
     )
@@ -206,22 +248,30 @@ class EdgeConfig(Section):
 class ObservabilityConfig(Section):
     """Log retention and alarm thresholds."""
 
-    log_retention_days: int
-    audit_log_retention_days: int
-    alarm_evaluation_periods: int = Field(ge=1, le=100)
+    log_retention_days: int = Field(description="retention of application and platform log groups")
+    audit_log_retention_days: int = Field(
+        description="retention of audit logs (>= 365: PCI DSS 10.5.1)"
+    )
+    alarm_evaluation_periods: int = Field(
+        ge=1, le=100, description="one-minute periods before an alarm fires"
+    )
     alb_5xx_threshold: int = Field(ge=1, description="5xx responses per minute")
     latency_p99_seconds: float = Field(gt=0, le=1.0, description="p99 target response time")
-    cpu_high_percent: Percent
-    memory_high_percent: Percent
-    dlq_visible_messages: int = Field(ge=1)
-    queue_oldest_message_seconds: int = Field(ge=60)
-    db_cpu_high_percent: Percent
-    db_acu_high_percent: Percent
-    db_connections_high: int = Field(ge=1)
-    cache_cpu_high_percent: Percent
-    cache_memory_high_percent: Percent
-    cache_evictions_high: int = Field(ge=1)
-    waf_blocked_requests_high: int = Field(ge=1)
+    cpu_high_percent: Percent = Field(description="API service CPU alarm")
+    memory_high_percent: Percent = Field(description="API service memory alarm")
+    dlq_visible_messages: int = Field(
+        ge=1, description="messages in a dead-letter queue that alarm"
+    )
+    queue_oldest_message_seconds: int = Field(
+        ge=60, description="age of the oldest payment message"
+    )
+    db_cpu_high_percent: Percent = Field(description="Aurora CPU alarm")
+    db_acu_high_percent: Percent = Field(description="Aurora ACU utilisation alarm (near max_acu)")
+    db_connections_high: int = Field(ge=1, description="Aurora connection count alarm")
+    cache_cpu_high_percent: Percent = Field(description="Redis CPU and engine CPU alarm")
+    cache_memory_high_percent: Percent = Field(description="Redis memory usage alarm")
+    cache_evictions_high: int = Field(ge=1, description="Redis evictions per period")
+    waf_blocked_requests_high: int = Field(ge=1, description="WAF blocked requests per period")
 
     @field_validator("log_retention_days", "audit_log_retention_days")
     @classmethod
@@ -241,10 +291,14 @@ class ObservabilityConfig(Section):
 class StorageConfig(Section):
     """Transaction-log bucket lifecycle."""
 
-    transition_to_ia_days: int = Field(ge=30)
-    transition_to_glacier_days: int = Field(ge=31)
-    expiration_days: int = Field(ge=1)
-    noncurrent_expiration_days: int = Field(ge=1)
+    transition_to_ia_days: int = Field(
+        ge=30, description="days before transaction logs move to STANDARD_IA"
+    )
+    transition_to_glacier_days: int = Field(
+        ge=31, description="days before transaction logs move to GLACIER"
+    )
+    expiration_days: int = Field(ge=1, description="days before transaction logs expire")
+    noncurrent_expiration_days: int = Field(ge=1, description="days an overwritten version is kept")
 
     @model_validator(mode="after")
     def _order(self) -> StorageConfig:
@@ -266,25 +320,39 @@ class StorageConfig(Section):
 class TagsConfig(Section):
     """Organisation tags; Project, Environment, EnvironmentSuffix, ManagedBy are derived."""
 
-    cost_center: str = Field(min_length=1, max_length=256)
-    owner: str = Field(min_length=1, max_length=256)
-    data_classification: str = Field(min_length=1, max_length=256)
-    compliance: str = Field(min_length=1, max_length=256)
+    cost_center: str = Field(min_length=1, max_length=256, description="CostCenter tag")
+    owner: str = Field(min_length=1, max_length=256, description="Owner tag")
+    data_classification: str = Field(
+        min_length=1, max_length=256, description="DataClassification tag"
+    )
+    compliance: str = Field(min_length=1, max_length=256, description="Compliance tag")
 
 
 class DeploymentConfig(Section):
     """Per-deployment values that come from stack config (`payment:<key>`), not from TOML."""
 
-    environment: str = Field(pattern=r"^[a-z][a-z0-9-]{0,19}$")
-    environment_suffix: str
-    high_availability: bool
-    alert_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    environment: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,19}$",
+        description="environment name; selects environments/<name>.toml",
+    )
+    environment_suffix: str = Field(
+        description="suffix of every physical name (payment-<service>-<suffix>)"
+    )
+    high_availability: bool = Field(description="enforce multi-AZ minimums (always true in prod)")
+    alert_email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="e-mail subscribed to the alerts topic (none when unset)",
+    )
     certificate_arn: str | None = Field(
         default=None,
         pattern=r"^arn:aws:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$",
+        description="ACM certificate for the HTTPS listener",
     )
     domain_name: str | None = Field(
-        default=None, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+        default=None,
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        description="domain for a DNS-validated ACM certificate",
     )
     image_uri: str | None = Field(
         default=None,
