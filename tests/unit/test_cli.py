@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,3 +67,24 @@ def test_every_command_stops_on_conflicting_environment_selection(args: list[str
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "config error: ENV_FOR_DYNACONF='qa' disagrees" in result.stderr
+
+
+def test_matrix_shows_sources_and_the_identity_verdict() -> None:
+    result = run("matrix")
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "database.reader_count" in line)
+    assert row.startswith("*")  # differs between environments
+    assert "0 (d)" in row and "2 (e)" in row  # dev from default.toml, prod from prod.toml
+    assert "dev vs staging: identical" in result.stdout
+    assert "dev vs prod: identical" in result.stdout
+
+
+def test_plan_summarises_and_writes_the_graph(tmp_path: Path) -> None:
+    out = tmp_path / "graph.json"
+    result = run("plan", "--env", "prod", "--suffix", "pr-9", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "environment prod  suffix pr-9" in result.stdout
+    assert "database.reader_count" in result.stdout and "environments/prod.toml" in result.stdout
+    graph = json.loads(out.read_text())
+    assert graph["suffix"] == "pr-9"
+    assert any(r["type"] == "aws:rds/cluster:Cluster" for r in graph["resources"])
