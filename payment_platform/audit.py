@@ -5,7 +5,7 @@ Creates, under one `payment:audit:Audit` component:
   versioned, all four public-access blocks, ACLs off (BucketOwnerEnforced), a policy that denies
   non-TLS access and lets only this trail write, server access logging to the access-log bucket,
   a lifecycle that keeps audit logs for `observability.audit_log_retention_days` (PCI DSS 10.5.1),
-  force_destroy so the environment destroys cleanly;
+  force_destroy so the environment destroys cleanly (a `buckets.secure_bucket`);
 - the role CloudTrail assumes to deliver to the trail log group (CreateLogStream and
   PutLogEvents on that group's streams only);
 - the trail: multi-region, global service events, log file validation, KMS on the logs key,
@@ -16,12 +16,12 @@ Creates, under one `payment:audit:Audit` component:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.buckets import kms_encryption, secure_bucket
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.storage import StorageOutputs
@@ -49,61 +49,15 @@ def build(
         "arn:", partition, ":cloudtrail:", region, ":", account, ":trail/", trail_name
     )
 
-    bucket = aws.s3.Bucket(
-        "trail-logs",
-        bucket=pulumi.Output.concat(profile.name("trail-logs-bucket"), "-", account),
-        force_destroy=True,
-        opts=named,
-    )
-    public_access = aws.s3.BucketPublicAccessBlock(
-        "trail-logs",
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=child,
-    )
-    aws.s3.BucketOwnershipControls(
-        "trail-logs",
-        bucket=bucket.id,
-        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-        opts=child,
-    )
-    aws.s3.BucketVersioning(
-        "trail-logs",
-        bucket=bucket.id,
-        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-            status="Enabled"
-        ),
-        opts=child,
-    )
-    aws.s3.BucketServerSideEncryptionConfiguration(
-        "trail-logs",
-        bucket=bucket.id,
-        rules=[
-            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="aws:kms", kms_master_key_id=keys.logs_key_arn
-                ),
-                bucket_key_enabled=True,  # one data key per bucket, not per object: fewer KMS calls
-            )
-        ],
-        opts=child,
-    )
-    aws.s3.BucketLogging(
-        "trail-logs",
-        bucket=bucket.id,
-        target_bucket=storage.access_log_bucket_name,
-        target_prefix="trail-logs/",
-        opts=child,
-    )
+    bucket_name = pulumi.Output.concat(profile.name("trail-logs-bucket"), "-", account)
+    bucket_arn = pulumi.Output.concat("arn:", partition, ":s3:::", bucket_name)
     retention = profile.observability.audit_log_retention_days
     glacier_after = profile.storage.transition_to_glacier_days
-    aws.s3.BucketLifecycleConfiguration(
+    trail_bucket = secure_bucket(
         "trail-logs",
-        bucket=bucket.id,
-        rules=[
+        bucket_name,
+        encryption=kms_encryption(keys.logs_key_arn),
+        lifecycle_rules=[
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="audit-retention",
                 status="Enabled",
@@ -127,25 +81,13 @@ def build(
                 ),
             )
         ],
-        opts=child,
-    )
-    policy: dict[str, Any] = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
+        statements=[
             {
                 "Sid": "CloudTrailAclCheck",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
                 "Action": "s3:GetBucketAcl",
-                "Resource": bucket.arn,
+                "Resource": bucket_arn,
                 "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
             },
             {
@@ -153,7 +95,7 @@ def build(
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudtrail.amazonaws.com"},
                 "Action": "s3:PutObject",
-                "Resource": pulumi.Output.concat(bucket.arn, "/AWSLogs/", account, "/*"),
+                "Resource": pulumi.Output.concat(bucket_arn, "/AWSLogs/", account, "/*"),
                 "Condition": {
                     "StringEquals": {
                         "s3:x-amz-acl": "bucket-owner-full-control",
@@ -162,15 +104,11 @@ def build(
                 },
             },
         ],
-    }
-    bucket_policy = aws.s3.BucketPolicy(
-        "trail-logs",
-        bucket=bucket.id,
-        policy=pulumi.Output.json_dumps(policy),
-        # NOTE: PutBucketPolicy racing PutPublicAccessBlock on one bucket fails with
-        # OperationAborted ("conflicting conditional operation"): the policy waits.
-        opts=pulumi.ResourceOptions(parent=component, depends_on=[public_access]),
+        parent=component,
+        access_log_bucket=storage.access_log_bucket_name,
+        access_log_prefix="trail-logs/",
     )
+    bucket, bucket_policy = trail_bucket.bucket, trail_bucket.policy
 
     role = aws.iam.Role(
         "trail-logs",

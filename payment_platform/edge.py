@@ -1,9 +1,10 @@
 """Internet-facing HTTPS load balancer, certificate and WAF (issue 6).
 
 Creates, under one `payment:edge:Edge` component:
-- the ALB access-log bucket (versioned, public access blocked, ACLs off, lifecycle, TLS-only
-  policy that lets the regional ELB account write `AWSLogs/<account>/*`), because ELB.5 wants
-  access logs and the ALB checks it can write there when it is created;
+- the ALB access-log bucket (a `buckets.secure_bucket`: versioned, public access blocked, ACLs
+  off, SSE-S3, lifecycle, TLS-only policy that lets the regional ELB account write
+  `AWSLogs/<account>/*`), because ELB.5 wants access logs and the ALB checks it can write there
+  when it is created;
 - the certificate the HTTPS listener presents: `deployment.certificate_arn` when set, an
   ACM DNS-validated certificate for `deployment.domain_name` when set, otherwise a generated
   self-signed one imported into ACM, so every environment terminates TLS the same way;
@@ -18,7 +19,6 @@ Creates, under one `payment:edge:Edge` component:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ import pulumi_aws as aws
 import pulumi_tls as tls
 
 from config import Profile
+from payment_platform.buckets import SecureBucket, s3_managed_encryption, secure_bucket
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
@@ -57,57 +58,20 @@ class EdgeOutputs:
 
 
 def _alb_log_bucket(
-    profile: Profile, account_id: pulumi.Output[str], opts: pulumi.ResourceOptions
-) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
+    profile: Profile, account_id: pulumi.Output[str], parent: pulumi.Resource
+) -> SecureBucket:
     """The access-log bucket and its policy (the ALB must be created after the policy)."""
-    bucket = aws.s3.Bucket(
+    # NOTE: us-east-1 predates August 2022, so log delivery is authorised by the regional ELB
+    # account (aws.elb.get_service_account), not the logdelivery.elasticloadbalancing principal.
+    elb_account_arn = aws.elb.get_service_account_output().arn
+    bucket_name = pulumi.Output.concat(profile.name("alb-logs"), "-", account_id)
+    bucket_arn = pulumi.Output.concat("arn:aws:s3:::", bucket_name)
+    return secure_bucket(
         "alb-logs",
-        bucket=account_id.apply(lambda account: f"{profile.name('alb-logs')}-{account}"),
-        force_destroy=True,
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
-    )
-    child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[bucket]))
-    aws.s3.BucketOwnershipControls(
-        "alb-logs",
-        bucket=bucket.id,
-        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-        opts=child,
-    )
-    public_access = aws.s3.BucketPublicAccessBlock(
-        "alb-logs",
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=child,
-    )
-    aws.s3.BucketVersioning(
-        "alb-logs",
-        bucket=bucket.id,
-        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
-            status="Enabled"
-        ),
-        opts=child,
-    )
-    # NOTE: ALB access-log delivery only supports SSE-S3 (AES256); a bucket default of SSE-KMS
-    # makes delivery fail silently. This is the one bucket not on the customer key (SECURITY.md).
-    aws.s3.BucketServerSideEncryptionConfiguration(
-        "alb-logs",
-        bucket=bucket.id,
-        rules=[
-            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                    sse_algorithm="AES256"
-                ),
-            )
-        ],
-        opts=child,
-    )
-    aws.s3.BucketLifecycleConfiguration(
-        "alb-logs",
-        bucket=bucket.id,
-        rules=[
+        bucket_name,
+        # ALB access-log delivery needs SSE-S3 (see the NOTE in s3_managed_encryption).
+        encryption=s3_managed_encryption(),
+        lifecycle_rules=[
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="expire-access-logs",
                 status="Enabled",
@@ -123,43 +87,17 @@ def _alb_log_bucket(
                 ),
             )
         ],
-        opts=child,
-    )
-    # NOTE: us-east-1 predates August 2022, so log delivery is authorised by the regional ELB
-    # account (aws.elb.get_service_account), not the logdelivery.elasticloadbalancing principal.
-    elb_account_arn = aws.elb.get_service_account_output().arn
-    policy_doc = pulumi.Output.all(bucket.arn, account_id, elb_account_arn).apply(
-        lambda args: json.dumps(
+        statements=[
             {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "AlbLogDelivery",
-                        "Effect": "Allow",
-                        "Principal": {"AWS": args[2]},
-                        "Action": "s3:PutObject",
-                        "Resource": f"{args[0]}/AWSLogs/{args[1]}/*",
-                    },
-                    {
-                        "Sid": "DenyInsecureTransport",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:*",
-                        "Resource": [args[0], f"{args[0]}/*"],
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    },
-                ],
+                "Sid": "AlbLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"AWS": elb_account_arn},
+                "Action": "s3:PutObject",
+                "Resource": pulumi.Output.concat(bucket_arn, "/AWSLogs/", account_id, "/*"),
             }
-        )
+        ],
+        parent=parent,
     )
-    policy = aws.s3.BucketPolicy(
-        "alb-logs",
-        bucket=bucket.id,
-        policy=policy_doc,
-        # The public access block must exist first or S3 may reject the Principal "*" deny.
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[public_access])),
-    )
-    return bucket, policy
 
 
 def _certificate_arn(profile: Profile, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
@@ -279,7 +217,8 @@ def build(
     named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
     account_id = aws.get_caller_identity_output().account_id
 
-    log_bucket, log_policy = _alb_log_bucket(profile, account_id, opts)
+    logs_bucket = _alb_log_bucket(profile, account_id, component)
+    log_bucket, log_policy = logs_bucket.bucket, logs_bucket.policy
 
     # NOTE: load balancer and target group names are limited to 32 characters; the profile
     # rejects a suffix that would push "payment-alb-<suffix>" or "payment-api-tg-<suffix>" past it.

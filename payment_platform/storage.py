@@ -12,17 +12,18 @@ Creates, under one `payment:storage:Storage` component:
 - access-log bucket (`payment-access-logs-<suffix>-<account>`): receives S3 server access logs
   (of the transaction-log bucket and of the audit trail bucket). Same guarantees, except
   SSE-S3 instead of SSE-KMS (see the NOTE below); kept for the audit retention.
+Both are `payment_platform.buckets.secure_bucket`s, which holds the shared guarantees.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.buckets import kms_encryption, s3_managed_encryption, secure_bucket
 from payment_platform.keys import KeysOutputs
 
 # Days an incomplete multipart upload may linger before S3 removes its parts.
@@ -37,80 +38,6 @@ class StorageOutputs:
     transaction_log_bucket_arn: pulumi.Output[str]
     access_log_bucket_name: pulumi.Output[str]
     access_log_bucket_arn: pulumi.Output[str]
-
-
-def _tls_only(bucket_arn: pulumi.Output[str]) -> dict[str, Any]:
-    """The statement that refuses every request not made over TLS (S3.5)."""
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
-
-
-def _secure_bucket(
-    logical: str,
-    bucket_name: pulumi.Output[str],
-    sse: aws.s3.BucketServerSideEncryptionConfigurationRuleArgs,
-    rules: list[aws.s3.BucketLifecycleConfigurationRuleArgs],
-    statements: list[dict[str, Any]],
-    parent: pulumi.Resource,
-) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
-    """A bucket with versioning, encryption, all public-access blocks, ACLs off, a lifecycle
-    and a policy made of `statements` plus the TLS-only deny.
-    """
-    opts = pulumi.ResourceOptions(parent=parent)
-    bucket = aws.s3.Bucket(
-        logical,
-        bucket=bucket_name,
-        force_destroy=True,  # destroyable environments: objects and versions go with the bucket
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
-    )
-    public_access = aws.s3.BucketPublicAccessBlock(
-        f"{logical}-public-access",
-        bucket=bucket.id,
-        block_public_acls=True,
-        block_public_policy=True,
-        ignore_public_acls=True,
-        restrict_public_buckets=True,
-        opts=opts,
-    )
-    aws.s3.BucketOwnershipControls(
-        f"{logical}-ownership",
-        bucket=bucket.id,
-        rule={"object_ownership": "BucketOwnerEnforced"},
-        opts=opts,
-    )
-    versioning = aws.s3.BucketVersioning(
-        f"{logical}-versioning",
-        bucket=bucket.id,
-        versioning_configuration={"status": "Enabled"},
-        opts=opts,
-    )
-    aws.s3.BucketServerSideEncryptionConfiguration(
-        f"{logical}-encryption", bucket=bucket.id, rules=[sse], opts=opts
-    )
-    aws.s3.BucketLifecycleConfiguration(
-        f"{logical}-lifecycle",
-        bucket=bucket.id,
-        rules=rules,
-        # NOTE: noncurrent-version rules only act on a versioned bucket: enable versioning first.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
-    )
-    policy = aws.s3.BucketPolicy(
-        f"{logical}-policy",
-        bucket=bucket.id,
-        policy=pulumi.Output.json_dumps(
-            {"Version": "2012-10-17", "Statement": [*statements, _tls_only(bucket.arn)]}
-        ),
-        # NOTE: PutBucketPolicy racing PutPublicAccessBlock on the same bucket fails with
-        # OperationAborted ("conflicting conditional operation"); order them.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access]),
-    )
-    return bucket, policy
 
 
 def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
@@ -136,17 +63,13 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
     ]
     access_arn = pulumi.Output.concat("arn:aws:s3:::", access_name)
 
-    access_bucket, access_policy = _secure_bucket(
+    access = secure_bucket(
         "access-logs",
         access_name,
         # NOTE: S3 server access logging cannot deliver to a bucket whose default encryption is
         # SSE-KMS (only SSE-S3 is supported for the target), so this bucket uses AES256.
-        aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-            apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                sse_algorithm="AES256"
-            ),
-        ),
-        [
+        encryption=s3_managed_encryption(),
+        lifecycle_rules=[
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="expire-access-logs",
                 status="Enabled",
@@ -161,7 +84,7 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
                 abort_incomplete_multipart_upload=abort_uploads,
             )
         ],
-        [
+        statements=[
             {
                 # NOTE: with ACLs disabled (BucketOwnerEnforced) log delivery is granted by this
                 # policy, not by the log-delivery group ACL the older documentation shows.
@@ -176,20 +99,14 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
                 },
             }
         ],
-        component,
+        parent=component,
     )
 
-    transaction_bucket, _ = _secure_bucket(
+    transaction = secure_bucket(
         "transaction-logs",
         transaction_name,
-        aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-            apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                sse_algorithm="aws:kms", kms_master_key_id=keys.data_key_arn
-            ),
-            # An S3 bucket key cuts KMS requests (and cost) by orders of magnitude.
-            bucket_key_enabled=True,
-        ),
-        [
+        encryption=kms_encryption(keys.data_key_arn),
+        lifecycle_rules=[
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="tier-and-expire",
                 status="Enabled",
@@ -211,22 +128,15 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
                 abort_incomplete_multipart_upload=abort_uploads,
             )
         ],
-        [],
-        component,
-    )
-    aws.s3.BucketLogging(
-        "transaction-logs-access-logging",
-        bucket=transaction_bucket.id,
-        target_bucket=access_bucket.id,
-        target_prefix=TRANSACTION_LOGS_PREFIX,
-        target_object_key_format=aws.s3.BucketLoggingTargetObjectKeyFormatArgs(
-            partitioned_prefix=aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixArgs(
-                partition_date_source="EventTime"
-            )
-        ),
+        statements=[],
+        parent=component,
+        access_log_bucket=access.bucket.id,
+        access_log_prefix=TRANSACTION_LOGS_PREFIX,
+        access_log_partitioned=True,
         # Delivery is only permitted once the target's policy grants the logging service.
-        opts=pulumi.ResourceOptions(parent=component, depends_on=[access_policy]),
+        access_log_depends_on=[access.policy],
     )
+    transaction_bucket, access_bucket = transaction.bucket, access.bucket
 
     outputs = StorageOutputs(
         transaction_log_bucket_name=transaction_bucket.bucket,
