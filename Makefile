@@ -5,12 +5,14 @@ BIN    := $(VENV)/bin
 ENV    ?= dev
 SUFFIX ?=
 
-.PHONY: plan test lint unit matrix bench bench-app config-docs services clean
+.PHONY: plan test lint matrix bench bench-app config-docs services lock clean venv
 
-$(BIN)/activate: requirements.txt requirements-dev.txt app/requirements.txt app/requirements-test.txt
+REQUIREMENTS := requirements.txt requirements-dev.txt app/requirements.txt app/requirements-test.txt
+
+$(BIN)/activate: $(REQUIREMENTS) requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c requirements.lock
 	touch $(BIN)/activate
 
 venv: $(BIN)/activate
@@ -42,6 +44,13 @@ bench-app: services $(BIN)/activate
 
 config-docs: $(BIN)/activate
 	$(BIN)/python -m offline config-docs
+
+## lock: re-resolve requirements-dev.txt into requirements.lock (after changing a pin)
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet -r requirements-dev.txt
+	{ sed -n '1,2p' requirements.lock; build/lock-venv/bin/python -m pip freeze --exclude-editable; } > build/requirements.lock
+	mv build/requirements.lock requirements.lock && rm -rf build/lock-venv
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
