@@ -3,7 +3,8 @@
 - data: Aurora storage and its managed secret, Performance Insights, ElastiCache, Secrets Manager,
   S3 (transaction logs, trail, access logs), ECR.
 - messaging: SQS and SNS; its policy lets CloudWatch alarms publish to the encrypted alerts topic.
-- logs: CloudWatch Logs log groups and CloudTrail.
+- logs: CloudWatch Logs log groups and CloudTrail (which also decrypts, for the trail bucket's
+  S3 Bucket Key).
 
 Each key has an alias (`alias/payment-<family>-key-<suffix>`) and a key policy in which the
 account root holds the administrative actions only; using a key for cryptography is allowed to
@@ -199,6 +200,17 @@ def logs_key_policy(ctx: Context) -> dict[str, Any]:
                         )
                     },
                 },
+            },
+            {
+                # NOTE: the trail bucket's default encryption uses an S3 Bucket Key on this key
+                # (buckets.kms_encryption). With a Bucket Key, CloudTrail also needs kms:Decrypt:
+                # without it CreateTrail/UpdateTrail fail (InsufficientEncryptionPolicyException).
+                "Sid": "CloudTrailUsesBucketKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceArn": trail}},
             },
             {
                 "Sid": "CloudTrailDescribesKey",

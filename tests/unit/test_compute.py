@@ -242,6 +242,28 @@ def test_container_hardening(graph_of, profile, kind):
         assert "portMappings" not in container
 
 
+def dockerfile_volumes(dockerfile: Path) -> set[str]:
+    """The paths the final stage of `dockerfile` declares with VOLUME (JSON or plain form)."""
+    final_stage = re.split(r"(?im)^FROM\s", dockerfile.read_text())[-1]
+    volumes: set[str] = set()
+    for match in re.finditer(r"(?im)^VOLUME\s+(.+)$", final_stage):
+        spec = match.group(1).strip()
+        volumes.update(json.loads(spec) if spec.startswith("[") else spec.split())
+    return volumes
+
+
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_bind_mounts_writable_by_the_app_user(graph_of, kind):
+    # Fargate creates a task bind mount root-owned with mode 0755, which the non-root app user
+    # cannot write, unless the image declares the same path as a VOLUME: then the image's
+    # directory (and its permissions, /tmp is 1777) is copied into the mount.
+    container = containers(graph_of, kind)
+    assert container["user"] != "0"
+    mounted = {m["containerPath"] for m in container["mountPoints"] if not m["readOnly"]}
+    assert mounted
+    assert mounted <= dockerfile_volumes(ROOT / compute.DOCKERFILE)
+
+
 @pytest.mark.parametrize("kind", ["api", "worker"])
 def test_credentials_only_through_secrets(graph_of, profile, kind):
     container = containers(graph_of, kind)

@@ -32,7 +32,9 @@ def flow_group_arn(profile) -> str:
 
 
 def tier(graph: Graph, name: str) -> list[Resource]:
-    return [s for s in graph.of_type(SUBNET) if s.inputs["tags"]["Tier"] == name]
+    """The tier's subnets by AZ index (`<tier>-<i>`); registration order is not deterministic."""
+    subnets = [s for s in graph.of_type(SUBNET) if s.inputs["tags"]["Tier"] == name]
+    return sorted(subnets, key=lambda s: int(s.name.rsplit("-", 1)[1]))
 
 
 def test_vpc_uses_the_profile_range_with_dns(graph, profile):
