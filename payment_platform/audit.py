@@ -22,6 +22,7 @@ import pulumi_aws as aws
 
 from config import Profile
 from payment_platform.buckets import kms_encryption, secure_bucket
+from payment_platform.iam import service_role
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.storage import StorageOutputs
@@ -110,23 +111,12 @@ def build(
     )
     bucket, bucket_policy = trail_bucket.bucket, trail_bucket.policy
 
-    role = aws.iam.Role(
+    role = service_role(
         "trail-logs",
         name=profile.name("trail-logs"),
+        service="cloudtrail.amazonaws.com",
+        account_id=account,
         description="CloudTrail delivers events to the trail log group",
-        assume_role_policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                    }
-                ],
-            }
-        ),
         opts=named,
     )
     role_policy = aws.iam.RolePolicy(

@@ -39,6 +39,7 @@ from payment_platform.cache import CacheOutputs
 from payment_platform.database import DatabaseOutputs
 from payment_platform.edge import EdgeOutputs
 from payment_platform.endpoints import EndpointsOutputs
+from payment_platform.iam import policy_document, service_role
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.messaging import MessagingOutputs
@@ -55,6 +56,7 @@ APP_DIR = Path(__file__).resolve().parent.parent / CONTEXT
 IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 IGNORED_SUFFIXES = frozenset({".pyc", ".pyo"})
 
+ECS_TASKS = "ecs-tasks.amazonaws.com"
 APP_USER = "10001"
 TMP_VOLUME = "tmp"
 API_CONTAINER = "api"
@@ -105,40 +107,9 @@ def repository_arn_from_uri(image_uri: str) -> str:
     return f"arn:aws:ecr:{region}:{account}:repository/{repository}"
 
 
-def _policy(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
-    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
-
-
 def _after(value: pulumi.Output[str], deps: Sequence[pulumi.Output[Any]]) -> pulumi.Output[str]:
     """`value`, carrying dependencies on the resources behind `deps` (depends_on takes none)."""
     return pulumi.Output.all(value, *deps).apply(lambda resolved: str(resolved[0]))
-
-
-def _role(
-    resource_name: str,
-    name: str,
-    account_id: pulumi.Output[str],
-    description: str,
-    opts: pulumi.ResourceOptions,
-) -> aws.iam.Role:
-    """A role only ECS tasks of this account can assume (confused-deputy guard)."""
-    trust = _policy(
-        [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ]
-    )
-    return aws.iam.Role(
-        resource_name,
-        name=name,
-        description=description,
-        assume_role_policy=trust,
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
-    )
 
 
 def _image(
@@ -295,17 +266,18 @@ def build(
     )
 
     # --- IAM -----------------------------------------------------------------------------
-    execution_role = _role(
+    execution_role = service_role(
         "execution",
-        profile.name("execution"),
-        account_id,
-        "ECS agent: pull the image, ship logs, resolve the injected secrets",
-        opts,
+        name=profile.name("execution"),
+        service=ECS_TASKS,
+        account_id=account_id,
+        description="ECS agent: pull the image, ship logs, resolve the injected secrets",
+        opts=opts,
     )
     execution_policy = aws.iam.RolePolicy(
         "execution",
         role=execution_role.id,
-        policy=_policy(
+        policy=policy_document(
             [
                 # NOTE: ecr:GetAuthorizationToken supports no resource-level scoping: "*" is the
                 # only Resource AWS accepts for it. Every other statement names exact ARNs.
@@ -349,17 +321,18 @@ def build(
         opts=opts,
     )
 
-    api_role = _role(
+    api_role = service_role(
         "api-task",
-        profile.name("api-task"),
-        account_id,
-        "Payment API tasks: enqueue payments",
-        opts,
+        name=profile.name("api-task"),
+        service=ECS_TASKS,
+        account_id=account_id,
+        description="Payment API tasks: enqueue payments",
+        opts=opts,
     )
     api_policy = aws.iam.RolePolicy(
         "api-task",
         role=api_role.id,
-        policy=_policy(
+        policy=policy_document(
             [
                 {
                     "Effect": "Allow",
@@ -378,17 +351,20 @@ def build(
         opts=opts,
     )
 
-    worker_role = _role(
+    worker_role = service_role(
         "worker-task",
-        profile.name("worker-task"),
-        account_id,
-        "Payment worker tasks: consume payments, publish events, write the transaction log",
-        opts,
+        name=profile.name("worker-task"),
+        service=ECS_TASKS,
+        account_id=account_id,
+        description=(
+            "Payment worker tasks: consume payments, publish events, write the transaction log"
+        ),
+        opts=opts,
     )
     worker_policy = aws.iam.RolePolicy(
         "worker-task",
         role=worker_role.id,
-        policy=_policy(
+        policy=policy_document(
             [
                 {
                     "Effect": "Allow",

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.iam import service_role
 from payment_platform.logs import LogsOutputs
 
 # The VPC range is cut into 8 equal blocks: private subnets take blocks 0-2, public 4-6, by AZ
@@ -146,31 +147,20 @@ def build(profile: Profile, logs: LogsOutputs) -> NetworkOutputs:
     )
 
     account = aws.get_caller_identity_output().account_id
-    flow_role = aws.iam.Role(
+    flow_role = service_role(
         "flow-logs-role",
         name=profile.name("flow-logs"),
+        service="vpc-flow-logs.amazonaws.com",
+        account_id=account,
         description="VPC flow logs delivery to the flow-logs log group",
-        assume_role_policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                        "Condition": {
-                            "StringEquals": {"aws:SourceAccount": account},
-                            "ArnLike": {
-                                "aws:SourceArn": pulumi.Output.format(
-                                    "arn:aws:ec2:{0}:{1}:vpc-flow-log/*", region, account
-                                )
-                            },
-                        },
-                    }
-                ],
+        opts=opts,
+        conditions={
+            "ArnLike": {
+                "aws:SourceArn": pulumi.Output.format(
+                    "arn:aws:ec2:{0}:{1}:vpc-flow-log/*", region, account
+                )
             }
-        ),
-        opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
+        },
     )
     flow_policy = aws.iam.RolePolicy(
         "flow-logs-policy",

@@ -1,0 +1,46 @@
+"""IAM helpers shared by the builders: policy documents and service roles.
+
+Every role in the platform is assumed by one AWS service on behalf of this account only; the
+trust policy says so with `aws:SourceAccount` (confused-deputy guard), plus any narrower
+condition the service supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+
+def policy_document(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[str]:
+    """A JSON policy document; statements may hold Outputs (ARNs of other resources)."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def service_role(
+    resource_name: str,
+    *,
+    name: str,
+    service: str,
+    account_id: pulumi.Input[str],
+    description: str,
+    opts: pulumi.ResourceOptions,
+    conditions: Mapping[str, Any] | None = None,
+) -> aws.iam.Role:
+    """A named role that only `service` may assume, and only for this account."""
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}, **(conditions or {})},
+    }
+    return aws.iam.Role(
+        resource_name,
+        name=name,
+        description=description,
+        assume_role_policy=policy_document([trust]),
+        # NOTE: explicitly named: a replacement must delete the old role first.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
+    )
