@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from offline.graph import Graph
 from offline.recorder import ROOT, record
@@ -19,9 +20,16 @@ from offline.snapshot import render
 from tests.conftest import ENVIRONMENTS, environment_graph
 
 
+class GraphSnapshot(SingleFileSnapshotExtension):
+    """One readable text file per environment, so a pull request's diff names the environment."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "txt"
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_snapshot(env: str, snapshot: SnapshotAssertion) -> None:
-    assert render(environment_graph(env)) == snapshot
+    assert render(environment_graph(env)) == snapshot.use_extension(GraphSnapshot)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS[1:])
