@@ -98,7 +98,11 @@ def stack_config(
     config = read_stack_file(root / f"Pulumi.{stack}.yaml")
     if suffix is not None:
         config["payment:environmentSuffix"] = suffix
-    config.update(overrides or {})
+    for key, value in (overrides or {}).items():
+        if value is None:  # None stands for `pulumi config rm`
+            config.pop(key, None)
+        else:
+            config[key] = value
     return config
 
 
@@ -116,7 +120,7 @@ def record(
     `stack` defaults to `env` (Pulumi.<env>.yaml); `suffix` stands in for
     `pulumi config set payment:environmentSuffix`; `env_var` sets ENV_FOR_DYNACONF for the run
     (by default it is unset, so the stack file's payment:environment selects the environment);
-    `overrides` are extra stack config entries (`payment:<key>` -> value).
+    `overrides` are extra stack config entries (`payment:<key>` -> value; None removes one).
     """
     config = stack_config(stack or env, suffix, root, overrides)
     program = root / "__main__.py"

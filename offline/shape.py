@@ -15,6 +15,22 @@ from dataclasses import dataclass
 
 from offline.graph import Graph, Resource
 
+# Stack config chooses how these are supplied, per deployment rather than per environment: a
+# certificate ARN or a generated certificate, a prebuilt image or one built here, an alert
+# e-mail or none. The identity check ignores them (and their edges); the guardrails still hold
+# for whichever is chosen. A prebuilt image still shows as a wiring difference (the tasks then
+# pull from the given repository, not this stack's), which a reviewer should see.
+DEPLOYMENT_CHOICES = frozenset(
+    {
+        "tls:index/privateKey:PrivateKey",
+        "tls:index/selfSignedCert:SelfSignedCert",
+        "aws:acm/certificate:Certificate",
+        "aws:acm/certificateValidation:CertificateValidation",
+        "docker-build:index:Image",
+        "aws:sns/topicSubscription:TopicSubscription#email",
+    }
+)
+
 _INDEX = re.compile(r"(-|_)\d+(?=(-|_|$))")
 _AZ = re.compile(r"[a-z]{2}-[a-z]+-\d[a-f]")
 
@@ -38,12 +54,20 @@ def _key(resource: Resource, graph: Graph) -> str:
     return f"{graph.concern(resource)}:{resource.type}:{family(resource.name, graph.suffix)}"
 
 
+def is_deployment_choice(resource: Resource) -> bool:
+    """True for resources that exist or not by a per-deployment stack-config choice."""
+    token = resource.type
+    if token == "aws:sns/topicSubscription:TopicSubscription":
+        token += f"#{resource.inputs.get('protocol')}"
+    return token in DEPLOYMENT_CHOICES
+
+
 def shape(graph: Graph) -> Shape:
     """The shape of one environment's graph."""
-    by_urn = {r.urn: r for r in graph}
-    families: Counter[str] = Counter(_key(r, graph) for r in graph)
+    by_urn = {r.urn: r for r in graph if not is_deployment_choice(r)}
+    families: Counter[str] = Counter(_key(r, graph) for r in by_urn.values())
     edges = set()
-    for resource in graph:
+    for resource in by_urn.values():
         key = _key(resource, graph)
         if resource.parent in by_urn:
             edges.add(f"{key} <parent- {_key(by_urn[resource.parent], graph)}")

@@ -46,6 +46,31 @@ def test_environments_differ_in_counts_where_config_says() -> None:
     assert any("aws:rds/clusterInstance:ClusterInstance" in fam for fam in grew)  # readers
 
 
+def test_per_deployment_choices_keep_the_shape() -> None:
+    # prod with a real certificate and no alert e-mail is still the same platform.
+    prod = record(
+        "prod",
+        overrides={
+            "payment:certificateArn": (
+                "arn:aws:acm:us-east-1:123456789012:certificate/"
+                "12345678-1234-1234-1234-123456789012"
+            ),
+            "payment:alertEmail": None,
+        },
+    )
+    assert not prod.of_type("tls:index/selfSignedCert:SelfSignedCert")
+    assert differences(environment_graph("dev"), prod) == []
+
+
+def test_prebuilt_image_changes_only_where_tasks_pull_from() -> None:
+    image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/payment-api-prod:{'a' * 12}"
+    prod = record("prod", overrides={"payment:imageUri": image})
+    assert not prod.of_type("docker-build:index:Image")
+    diff = differences(environment_graph("dev"), prod)
+    # The pull grant and the task definitions name the given image, not this stack's build.
+    assert diff and all("aws:ecr/repository:Repository:api only in dev" in line for line in diff)
+
+
 def test_identity_check_reports_a_difference() -> None:
     dev = environment_graph("dev")
     trimmed = Graph(dev.env, dev.suffix, dev.resources[:-1], dev.outputs)
