@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -170,3 +171,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for message in exc.messages:
             print(f"config error: {message}", file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenPipeError:  # output piped into a reader that stopped early (`| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
