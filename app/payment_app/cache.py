@@ -25,6 +25,7 @@ def create_client(settings: Settings) -> redis.Redis:
         password=settings.redis_auth_token or None,
         ssl=settings.redis_tls,
         ssl_cert_reqs="required" if settings.redis_tls else "none",
+        ssl_check_hostname=settings.redis_tls,  # explicit: older redis-py defaulted to off
         socket_timeout=0.5,
         socket_connect_timeout=1.0,
         health_check_interval=30,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
 from pathlib import Path
 
@@ -38,6 +39,8 @@ async def upgrade_async(settings: Settings, attempts: int = 10) -> None:
         try:
             await asyncio.to_thread(upgrade, settings)
             return
+        except ssl.SSLCertVerificationError:
+            raise  # a wrong CA or host name does not heal by waiting: fail the task now
         except (OSError, ConnectionError) as exc:
             if attempt == attempts:
                 raise

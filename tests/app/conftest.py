@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import glob
+import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +25,10 @@ import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
 import pytest_asyncio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from payment_app import cache, db, migrate
 from payment_app.api import create_app
 from payment_app.config import Settings, load_settings
@@ -30,6 +37,9 @@ DB_USER = "payments_admin"
 DB_PASSWORD = "test-only-db-password"
 REDIS_PASSWORD = "test-only-redis-token"
 REGION = "eu-west-1"
+# A second loopback address the servers also listen on, deliberately absent from the server
+# certificate (which names only 127.0.0.1 and localhost): verify-full against it must fail.
+UNCERTIFIED_HOST = "127.0.0.2"
 
 
 def _letters(n: int) -> str:
@@ -62,6 +72,126 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """Throwaway PKI for the test servers; nothing here is trusted outside this session."""
+
+    directory: Path
+    ca_cert: Path  # signed the server certificate
+    other_ca_cert: Path  # an unrelated CA with the same subject: must not verify the server
+    server_cert: Path  # SAN: DNS localhost, IP 127.0.0.1 (not UNCERTIFIED_HOST)
+    server_key: Path
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())  # P-256: fast, accepted by PG and Redis
+
+
+def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = _key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _server_cert(
+    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = _key()
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.chmod(0o644)
+
+
+@pytest.fixture(scope="session")
+def tls_material() -> Iterator[TlsMaterial]:
+    """CA + server certificate for 127.0.0.1/localhost, plus an unrelated CA, in a directory the
+    postgres OS user can read; the key is 0600 and owned by postgres (PostgreSQL insists)."""
+    directory = Path(tempfile.mkdtemp(prefix="pay-tls-"))
+    directory.chmod(0o755)
+    ca_key, ca_cert = _ca("payment-app test CA")
+    _, other_ca_cert = _ca("payment-app test CA")  # same name, different key: only the key counts
+    server_key, server_cert = _server_cert(ca_key, ca_cert)
+    material = TlsMaterial(
+        directory,
+        directory / "ca.pem",
+        directory / "other-ca.pem",
+        directory / "server.crt",
+        directory / "server.key",
+    )
+    _write_cert(material.ca_cert, ca_cert)
+    _write_cert(material.other_ca_cert, other_ca_cert)
+    _write_cert(material.server_cert, server_cert)
+    fd = os.open(material.server_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(
+            server_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    if os.geteuid() == 0:  # postgres runs as the postgres user; root (redis) can still read it
+        shutil.chown(material.server_key, "postgres", "postgres")
+    try:
+        yield material
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -102,7 +232,9 @@ def _as_postgres_user() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server(tls_material: TlsMaterial) -> Iterator[PostgresServer]:
+    """One server for every test: ssl=on accepts TLS and plain connections side by side (the
+    default tests use DB_SSLMODE=disable; test_tls.py uses verify-full)."""
     bin_dir = _postgres_bin_dir()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not found; run scripts/install-services.sh")
@@ -129,6 +261,10 @@ def postgres_server() -> Iterator[PostgresServer]:
         capture_output=True,
         **_as_postgres_user(),
     )
+    # initdb's "host ... 127.0.0.1/32" line covers the default address; the uncertified one
+    # admits TLS only (the handshake, and so verify-full, happens before this is consulted).
+    with (data / "pg_hba.conf").open("a") as hba:
+        hba.write(f"hostssl all all {UNCERTIFIED_HOST}/32 scram-sha-256\n")
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -140,7 +276,15 @@ def postgres_server() -> Iterator[PostgresServer]:
             "-k",
             str(workdir),
             "-c",
-            "listen_addresses=127.0.0.1",
+            f"listen_addresses=127.0.0.1,{UNCERTIFIED_HOST}",
+            "-c",
+            "ssl=on",
+            "-c",
+            f"ssl_cert_file={tls_material.server_cert}",
+            "-c",
+            f"ssl_key_file={tls_material.server_key}",
+            "-c",
+            "ssl_min_protocol_version=TLSv1.2",
             "-c",
             "fsync=off",
             "-c",
@@ -202,6 +346,67 @@ def redis_server() -> Iterator[RedisServer]:
     )
     try:
         wait_for_port(port, proc)
+        yield RedisServer("127.0.0.1", port)
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def uncertified_host() -> str:
+    return UNCERTIFIED_HOST
+
+
+@pytest.fixture(scope="session")
+def redis_tls_server(tls_material: TlsMaterial) -> Iterator[RedisServer]:
+    """A second Redis that speaks TLS only (--port 0), like ElastiCache with in-transit
+    encryption; no client certificates, requirepass as on the plain one."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server not found; run scripts/install-services.sh")
+    port = free_port()
+    log_path = tls_material.directory / "redis-tls.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                "0",
+                "--tls-port",
+                str(port),
+                "--tls-cert-file",
+                str(tls_material.server_cert),
+                "--tls-key-file",
+                str(tls_material.server_key),
+                "--tls-ca-cert-file",
+                str(tls_material.ca_cert),
+                "--tls-auth-clients",
+                "no",
+                "--bind",
+                "127.0.0.1",
+                UNCERTIFIED_HOST,
+                "--requirepass",
+                REDIS_PASSWORD,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        try:
+            wait_for_port(port, proc)
+        except RuntimeError as exc:
+            output = log_path.read_text(errors="replace")
+            last = next((ln.strip() for ln in reversed(output.splitlines()) if ln.strip()), "")
+            # A build without TLS rejects the tls-* options themselves ("Bad directive ...");
+            # any other failure (bad certificate, port clash) is an error, not a skip.
+            if proc.poll() is not None and re.search(r"bad directive|not supported", output, re.I):
+                pytest.skip(f"redis-server was built without TLS support ({last})")
+            raise RuntimeError(f"{exc}; redis-server said: {last}") from exc
         yield RedisServer("127.0.0.1", port)
     finally:
         stop(proc)
