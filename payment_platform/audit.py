@@ -21,8 +21,8 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
-from payment_platform.buckets import kms_encryption, secure_bucket
-from payment_platform.iam import service_role
+from payment_platform.buckets import global_name, kms_encryption, lifecycle_rule, secure_bucket
+from payment_platform.iam import policy_document, service_role
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.storage import StorageOutputs
@@ -50,7 +50,7 @@ def build(
         "arn:", partition, ":cloudtrail:", region, ":", account, ":trail/", trail_name
     )
 
-    bucket_name = pulumi.Output.concat(profile.name("trail-logs-bucket"), "-", account)
+    bucket_name = global_name(profile.name("trail-logs-bucket"), account)
     bucket_arn = pulumi.Output.concat("arn:", partition, ":s3:::", bucket_name)
     retention = profile.observability.audit_log_retention_days
     glacier_after = profile.storage.transition_to_glacier_days
@@ -59,27 +59,14 @@ def build(
         bucket_name,
         encryption=kms_encryption(keys.logs_key_arn),
         lifecycle_rules=[
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="audit-retention",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                # Old audit logs are read rarely: archive them, but only if they live long enough.
-                transitions=[
-                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                        days=glacier_after, storage_class="GLACIER"
-                    )
-                ]
-                if glacier_after < retention
-                else None,
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention),
-                # A noncurrent version of an audit log means it was overwritten or deleted:
-                # keep it as long as the log itself, as evidence.
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=retention
-                ),
-                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                    days_after_initiation=7
-                ),
+            # Old audit logs are read rarely: archive them, but only if they live long enough.
+            # A noncurrent version of an audit log means it was overwritten or deleted: keep it
+            # as long as the log itself, as evidence.
+            lifecycle_rule(
+                "audit-retention",
+                expire_days=retention,
+                noncurrent_days=retention,
+                transitions=[(glacier_after, "GLACIER")] if glacier_after < retention else [],
             )
         ],
         statements=[
@@ -122,18 +109,15 @@ def build(
     role_policy = aws.iam.RolePolicy(
         "trail-logs",
         role=role.id,
-        policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "DeliverToTrailLogGroup",
-                        "Effect": "Allow",
-                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                        "Resource": pulumi.Output.concat(logs.trail_log_group_arn, ":log-stream:*"),
-                    }
-                ],
-            }
+        policy=policy_document(
+            [
+                {
+                    "Sid": "DeliverToTrailLogGroup",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": pulumi.Output.concat(logs.trail_log_group_arn, ":log-stream:*"),
+                }
+            ]
         ),
         opts=child,
     )

@@ -22,6 +22,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from payment_platform.iam import deny_insecure_transport, policy_document
+
 
 @dataclass(frozen=True)
 class SecureBucket:
@@ -30,16 +32,51 @@ class SecureBucket:
     policy: aws.s3.BucketPolicy
 
 
+# NOTE: S3 bucket names are global across accounts: the account id keeps two accounts'
+# environments apart (the NAMES limits in naming.py leave room for it).
+def global_name(name: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
+    """`<name>-<account id>`: the physical name of a bucket."""
+    return pulumi.Output.concat(name, "-", account_id)
+
+
+def arn_of(bucket_name: pulumi.Input[str]) -> pulumi.Output[str]:
+    """A bucket's ARN from its name, for policies written before the bucket exists."""
+    return pulumi.Output.concat("arn:aws:s3:::", bucket_name)
+
+
 def tls_only_statement(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
-    """The statement that refuses every request not made over TLS (S3.5)."""
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
+    """The statement that refuses every request to the bucket or its objects without TLS."""
+    return deny_insecure_transport("s3:*", [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")])
+
+
+def lifecycle_rule(
+    rule_id: str,
+    *,
+    expire_days: int,
+    noncurrent_days: int,
+    transitions: Sequence[tuple[int, str]] = (),
+    abort_upload_days: int = 7,
+) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """One whole-bucket rule: optional (days, storage class) transitions, then expiry; old
+    versions and incomplete multipart uploads are cleaned up too.
+    """
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=rule_id,
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+        transitions=[
+            aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=days, storage_class=cls)
+            for days, cls in transitions
+        ]
+        or None,
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days),
+        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+            noncurrent_days=noncurrent_days
+        ),
+        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+            days_after_initiation=abort_upload_days
+        ),
+    )
 
 
 def kms_encryption(
@@ -147,12 +184,7 @@ def secure_bucket(
     policy = aws.s3.BucketPolicy(
         f"{logical}-policy",
         bucket=bucket.id,
-        policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [*statements, tls_only_statement(bucket.arn)],
-            }
-        ),
+        policy=policy_document([*statements, tls_only_statement(bucket.arn)]),
         # NOTE: PutBucketPolicy racing PutPublicAccessBlock on the same bucket fails with
         # OperationAborted ("conflicting conditional operation"); order them.
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access]),

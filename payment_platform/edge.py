@@ -27,7 +27,14 @@ import pulumi_aws as aws
 import pulumi_tls as tls
 
 from config import Profile
-from payment_platform.buckets import SecureBucket, s3_managed_encryption, secure_bucket
+from payment_platform.buckets import (
+    SecureBucket,
+    arn_of,
+    global_name,
+    lifecycle_rule,
+    s3_managed_encryption,
+    secure_bucket,
+)
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
@@ -64,27 +71,19 @@ def _alb_log_bucket(
     # NOTE: us-east-1 predates August 2022, so log delivery is authorised by the regional ELB
     # account (aws.elb.get_service_account), not the logdelivery.elasticloadbalancing principal.
     elb_account_arn = aws.elb.get_service_account_output().arn
-    bucket_name = pulumi.Output.concat(profile.name("alb-logs"), "-", account_id)
-    bucket_arn = pulumi.Output.concat("arn:aws:s3:::", bucket_name)
+    bucket_name = global_name(profile.name("alb-logs"), account_id)
+    bucket_arn = arn_of(bucket_name)
     return secure_bucket(
         "alb-logs",
         bucket_name,
         # ALB access-log delivery needs SSE-S3 (see the NOTE in s3_managed_encryption).
         encryption=s3_managed_encryption(),
         lifecycle_rules=[
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-access-logs",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=profile.observability.log_retention_days
-                ),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=ALB_LOG_NONCURRENT_DAYS
-                ),
-                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                    days_after_initiation=1
-                ),
+            lifecycle_rule(
+                "expire-access-logs",
+                expire_days=profile.observability.log_retention_days,
+                noncurrent_days=ALB_LOG_NONCURRENT_DAYS,
+                abort_upload_days=1,
             )
         ],
         statements=[

@@ -19,6 +19,20 @@ def policy_document(statements: Sequence[Mapping[str, Any]]) -> pulumi.Output[st
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
+def deny_insecure_transport(
+    action: str | Sequence[str], resource: pulumi.Input[str] | Sequence[pulumi.Input[str]]
+) -> dict[str, Any]:
+    """The statement that refuses every request made without TLS (S3.5, SQS.3, SNS.4)."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def service_role(
     resource_name: str,
     *,

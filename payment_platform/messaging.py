@@ -29,6 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.iam import deny_insecure_transport, policy_document
 from payment_platform.keys import KeysOutputs
 
 # The longest retention SQS allows (14 days): time to investigate and redrive a poison message.
@@ -66,18 +67,6 @@ class MessagingOutputs:
     alerts_topic_arn: pulumi.Output[str]
 
 
-def deny_insecure_transport(action: str | list[str], resource: Any) -> dict[str, Any]:
-    """The statement that refuses every request made without TLS (SQS.3, SNS.4)."""
-    return {
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": action,
-        "Resource": resource,
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
-
-
 def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
     component = pulumi.ComponentResource("payment:messaging:Messaging", "messaging")
     child = pulumi.ResourceOptions(parent=component)
@@ -113,12 +102,7 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
         return aws.sqs.QueuePolicy(
             logical,
             queue_url=q.url,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [deny_insecure_transport("sqs:*", q.arn), *extra],
-                }
-            ),
+            policy=policy_document([deny_insecure_transport("sqs:*", q.arn), *extra]),
             opts=child,
         )
 
@@ -138,12 +122,7 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
         aws.sns.TopicPolicy(
             logical,
             arn=t.arn,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [deny_insecure_transport(_SNS_ACTIONS, t.arn), *extra],
-                }
-            ),
+            policy=policy_document([deny_insecure_transport(_SNS_ACTIONS, t.arn), *extra]),
             opts=child,
         )
 

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
-from payment_platform.iam import service_role
+from payment_platform.iam import policy_document, service_role
 from payment_platform.logs import LogsOutputs
 
 # The VPC range is cut into 8 equal blocks: private subnets take blocks 0-2, public 4-6, by AZ
@@ -165,25 +165,22 @@ def build(profile: Profile, logs: LogsOutputs) -> NetworkOutputs:
     flow_policy = aws.iam.RolePolicy(
         "flow-logs-policy",
         role=flow_role.id,
-        policy=pulumi.Output.json_dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "WriteFlowLogsGroupOnly",
-                        "Effect": "Allow",
-                        "Action": [
-                            "logs:CreateLogStream",
-                            "logs:PutLogEvents",
-                            "logs:DescribeLogStreams",
-                        ],
-                        "Resource": [
-                            logs.flow_logs_log_group_arn,
-                            pulumi.Output.concat(logs.flow_logs_log_group_arn, ":*"),
-                        ],
-                    }
-                ],
-            }
+        policy=policy_document(
+            [
+                {
+                    "Sid": "WriteFlowLogsGroupOnly",
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    "Resource": [
+                        logs.flow_logs_log_group_arn,
+                        pulumi.Output.concat(logs.flow_logs_log_group_arn, ":*"),
+                    ],
+                }
+            ]
         ),
         opts=opts,
     )

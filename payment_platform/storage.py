@@ -23,11 +23,16 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
-from payment_platform.buckets import kms_encryption, s3_managed_encryption, secure_bucket
+from payment_platform.buckets import (
+    arn_of,
+    global_name,
+    kms_encryption,
+    lifecycle_rule,
+    s3_managed_encryption,
+    secure_bucket,
+)
 from payment_platform.keys import KeysOutputs
 
-# Days an incomplete multipart upload may linger before S3 removes its parts.
-ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 # Key prefix of the transaction-log bucket's access logs inside the access-log bucket.
 TRANSACTION_LOGS_PREFIX = "transaction-logs/"
 
@@ -46,22 +51,16 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
         opts=pulumi.InvokeOutputOptions(parent=component)
     ).account_id
     lifecycle = profile.storage
-    abort_uploads: aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs = (
-        aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-            days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS
-        )
-    )
 
-    # S3 names are global: the account id keeps two accounts' environments apart.
-    transaction_name = pulumi.Output.concat(profile.name("transaction-logs"), "-", account_id)
-    access_name = pulumi.Output.concat(profile.name("access-logs"), "-", account_id)
+    transaction_name = global_name(profile.name("transaction-logs"), account_id)
+    access_name = global_name(profile.name("access-logs"), account_id)
     # Logging source buckets: this module's transaction-log bucket and the audit builder's trail
     # bucket (named by the same helper), so only they can write into the access-log bucket.
     source_arns = [
-        pulumi.Output.concat("arn:aws:s3:::", profile.name(service), "-", account_id)
+        arn_of(global_name(profile.name(service), account_id))
         for service in ("transaction-logs", "trail-logs-bucket")
     ]
-    access_arn = pulumi.Output.concat("arn:aws:s3:::", access_name)
+    access_arn = arn_of(access_name)
 
     access = secure_bucket(
         "access-logs",
@@ -70,18 +69,11 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
         # SSE-KMS (only SSE-S3 is supported for the target), so this bucket uses AES256.
         encryption=s3_managed_encryption(),
         lifecycle_rules=[
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-access-logs",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                # Access logs are audit records: kept as long as the audit logs (>= 365 days).
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=profile.observability.audit_log_retention_days
-                ),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=lifecycle.noncurrent_expiration_days
-                ),
-                abort_incomplete_multipart_upload=abort_uploads,
+            # Access logs are audit records: kept as long as the audit logs (>= 365 days).
+            lifecycle_rule(
+                "expire-access-logs",
+                expire_days=profile.observability.audit_log_retention_days,
+                noncurrent_days=lifecycle.noncurrent_expiration_days,
             )
         ],
         statements=[
@@ -107,25 +99,14 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
         transaction_name,
         encryption=kms_encryption(keys.data_key_arn),
         lifecycle_rules=[
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="tier-and-expire",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+            lifecycle_rule(
+                "tier-and-expire",
+                expire_days=lifecycle.expiration_days,
+                noncurrent_days=lifecycle.noncurrent_expiration_days,
                 transitions=[
-                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                        days=lifecycle.transition_to_ia_days, storage_class="STANDARD_IA"
-                    ),
-                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                        days=lifecycle.transition_to_glacier_days, storage_class="GLACIER"
-                    ),
+                    (lifecycle.transition_to_ia_days, "STANDARD_IA"),
+                    (lifecycle.transition_to_glacier_days, "GLACIER"),
                 ],
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                    days=lifecycle.expiration_days
-                ),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=lifecycle.noncurrent_expiration_days
-                ),
-                abort_incomplete_multipart_upload=abort_uploads,
             )
         ],
         statements=[],

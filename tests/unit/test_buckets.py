@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -170,3 +171,17 @@ def test_partitioned_access_logging_waits_for_what_it_is_given(
     [sse] = graph.one(SSE, "target-encryption").get("rules")
     assert sse["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
     assert not sse.get("bucketKeyEnabled")
+
+
+def test_lifecycle_rule_covers_expiry_old_versions_and_uploads() -> None:
+    from payment_platform.buckets import lifecycle_rule
+
+    plain: Any = lifecycle_rule("r", expire_days=400, noncurrent_days=30)
+    assert plain.transitions is None  # no transition block unless asked
+    assert plain.expiration.days == 400
+    assert plain.noncurrent_version_expiration.noncurrent_days == 30
+    assert plain.abort_incomplete_multipart_upload.days_after_initiation == 7
+    tiered: Any = lifecycle_rule(
+        "t", expire_days=400, noncurrent_days=30, transitions=[(30, "GLACIER")]
+    )
+    assert [(t.days, t.storage_class) for t in tiered.transitions] == [(30, "GLACIER")]
