@@ -28,7 +28,7 @@ test: services $(BIN)/activate lint
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config offline payment_platform guardrails policy scripts app/payment_app tests __main__.py
+	$(BIN)/mypy conventions resource_graph config offline payment_platform guardrails policy scripts app/payment_app tests __main__.py
 
 services:
 	bash scripts/install-services.sh

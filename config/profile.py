@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from payment_platform import naming
+from conventions import naming
 
 # CloudWatch Logs accepts only these retention values (days).
 LOG_RETENTION_DAYS = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from guardrails.model import Rule, Violation
 from guardrails.rules import RULES
 from guardrails.waivers import WAIVERS, split
-from offline.graph import Graph
+from resource_graph import Graph
 
 __all__ = ["RULES", "WAIVERS", "Rule", "Violation", "check", "evaluate"]
 

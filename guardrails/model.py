@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from offline.graph import Graph, Resource
+from resource_graph import Graph, Resource
 
 
 @dataclass(frozen=True)

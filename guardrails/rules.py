@@ -17,11 +17,11 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from conventions import naming, tags
 from guardrails import facts
 from guardrails.facts import as_list, kms_key, ref, statements
 from guardrails.model import Rule, Violation, subject
-from offline.graph import Graph, Resource
-from payment_platform import naming, tags
+from resource_graph import Graph, Resource
 
 Check = Callable[[Graph], list[Violation]]
 RULES: list[Rule] = []
@@ -1553,17 +1553,6 @@ def deletion_safeguards(graph: Graph) -> list[Violation]:
 
 # ----------------------------------------------------------------------- design invariants
 
-STANDARD_TAG_KEYS = (
-    "Project",
-    "Environment",
-    "EnvironmentSuffix",
-    "CostCenter",
-    "Owner",
-    "DataClassification",
-    "Compliance",
-    "ManagedBy",
-)
-
 
 @rule(
     "standard-tags",
@@ -1574,16 +1563,16 @@ STANDARD_TAG_KEYS = (
 def standard_tags(graph: Graph) -> list[Violation]:
     f = Findings("standard-tags")
     expected = {
-        "Project": "payment-platform",
+        "Project": tags.FIXED_TAGS["Project"],
         "Environment": graph.env,
         "EnvironmentSuffix": graph.suffix,
-        "ManagedBy": "pulumi",
+        "ManagedBy": tags.FIXED_TAGS["ManagedBy"],
     }
     for r in graph.resources:
         if not r.custom or not tags.is_taggable(r.type):
             continue
         have = r.get("tags") or {}
-        missing = [k for k in STANDARD_TAG_KEYS if not have.get(k)]
+        missing = [k for k in tags.STANDARD_TAG_KEYS if not have.get(k)]
         wrong = [
             f"{k}={have.get(k)!r}" for k, v in expected.items() if have.get(k) and have.get(k) != v
         ]
@@ -1644,7 +1633,7 @@ def name_problem(r: Resource, name: str, suffix: str) -> str | None:
     service = core[len(prefix) : -len(suffix) - 1]
     entry = naming.NAMES.get(service)
     if entry is None:
-        return f"{name!r}: service {service!r} is not in payment_platform.naming.NAMES"
+        return f"{name!r}: service {service!r} is not in conventions.naming.NAMES"
     if len(core) > entry.limit:
         return f"{name!r} is {len(core)} characters, limit {entry.limit} ({entry.resource})"
     return None

@@ -14,7 +14,7 @@ from guardrails import facts
 from guardrails.facts import as_list
 from guardrails.model import Violation
 from guardrails.rules import bucket_sse, load_balancers, route_table_of, route_table_subnets
-from offline.graph import Graph, Resource
+from resource_graph import Graph, Resource
 
 
 @dataclass(frozen=True)

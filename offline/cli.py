@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from config import ConfigError, known_environments, resolve
-from offline.graph import Graph
 from offline.recorder import ROOT, record, stack_config
+from resource_graph import Graph
 
 EXIT_CONFIG = 2
 EXIT_DIVERGED = 3

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offline.graph import Graph, Resource
 from offline.matrix import resolve_env
 from offline.recorder import ROOT, record
 from offline.shape import family
+from resource_graph import Graph, Resource
 
 DOCS = ROOT / "docs"
 MERMAID = DOCS / "architecture.mmd"

@@ -24,8 +24,8 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from config import ENV_VAR, read_stack_file
-from offline.graph import Graph, Resource
 from offline.mocks import AwsMocks
+from resource_graph import Graph, Resource
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "payment-platform"

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from offline.graph import Graph, Resource
+from resource_graph import Graph, Resource
 
 # Stack config chooses how these are supplied, per deployment rather than per environment: a
 # certificate ARN or a generated certificate, a prebuilt image or one built here, an alert

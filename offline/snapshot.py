@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from offline.graph import Graph, Resource
+from resource_graph import Graph, Resource
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _ECR_TAG = re.compile(r"(\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9._/-]+):[0-9a-f]{12,64}\b")

@@ -33,7 +33,7 @@ class SecureBucket:
 
 
 # NOTE: S3 bucket names are global across accounts: the account id keeps two accounts'
-# environments apart (the NAMES limits in naming.py leave room for it).
+# environments apart (the NAMES limits in conventions/naming.py leave room for it).
 def global_name(name: str, account_id: pulumi.Input[str]) -> pulumi.Output[str]:
     """`<name>-<account id>`: the physical name of a bucket."""
     return pulumi.Output.concat(name, "-", account_id)

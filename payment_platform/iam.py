@@ -8,6 +8,7 @@ condition the service supports.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -58,3 +59,46 @@ def service_role(
         # NOTE: explicitly named: a replacement must delete the old role first.
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
     )
+
+
+@dataclass(frozen=True)
+class RoleWithPolicy:
+    """A service role and the one inline policy that says what it may do."""
+
+    role: aws.iam.Role
+    policy: aws.iam.RolePolicy
+
+
+def role_with_policy(
+    resource_name: str,
+    *,
+    name: str,
+    service: str,
+    account_id: pulumi.Input[str],
+    description: str,
+    statements: Sequence[Mapping[str, Any]],
+    opts: pulumi.ResourceOptions,
+    conditions: Mapping[str, Any] | None = None,
+    policy_resource_name: str | None = None,
+) -> RoleWithPolicy:
+    """`service_role` plus its inline policy of `statements` (logical name: the role's).
+
+    Resources that act through the role (a flow log, a trail) should depend on `.policy`: the
+    permissions must exist before the service's first attempt.
+    """
+    role = service_role(
+        resource_name,
+        name=name,
+        service=service,
+        account_id=account_id,
+        description=description,
+        opts=opts,
+        conditions=conditions,
+    )
+    policy = aws.iam.RolePolicy(
+        policy_resource_name or resource_name,
+        role=role.id,
+        policy=policy_document(statements),
+        opts=opts,
+    )
+    return RoleWithPolicy(role=role, policy=policy)

@@ -1,4 +1,4 @@
-"""VPC without NAT (issue 3): public subnets for the ALB only, private subnets for compute and
+"""VPC without NAT: public subnets for the ALB only, private subnets for compute and
 data, route tables, internet gateway on the public side, S3 gateway endpoint, VPC flow logs.
 
 Creates, under `payment:network:Network`:
@@ -22,7 +22,8 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
-from payment_platform.iam import policy_document, service_role
+from payment_platform.component import Scope, component_scope
+from payment_platform.iam import role_with_policy
 from payment_platform.logs import LogsOutputs
 
 # The VPC range is cut into 8 equal blocks: private subnets take blocks 0-2, public 4-6, by AZ
@@ -53,20 +54,46 @@ def subnet_cidrs(vpc_cidr: str, az_count: int) -> tuple[list[str], list[str]]:
     return public, private
 
 
+@dataclass(frozen=True)
+class _Tier:
+    """One AZ's subnets and route tables."""
+
+    public: aws.ec2.Subnet
+    private: aws.ec2.Subnet
+    private_route_table: aws.ec2.RouteTable
+
+
 def build(profile: Profile, logs: LogsOutputs) -> NetworkOutputs:
-    component = pulumi.ComponentResource("payment:network:Network", "network")
-    opts = pulumi.ResourceOptions(parent=component)
+    """The VPC, its subnet tiers across the profile's AZs, the S3 endpoint and flow logs."""
+    scope = component_scope("network")
     n = profile.network.az_count
     zones = aws.get_availability_zones(state="available").names[:n]
-    public_cidrs, private_cidrs = subnet_cidrs(profile.network.vpc_cidr, n)
+    vpc = _vpc(profile, scope)
+    public_rt = _public_route_table(profile, vpc, scope)
+    tiers = _tiers(profile, vpc, public_rt, list(zones), scope)
+    s3_endpoint = _s3_endpoint(profile, vpc, tiers, scope)
+    _flow_logs(profile, vpc, logs, scope)
+    return scope.finish(
+        NetworkOutputs(
+            vpc_id=vpc.id,
+            vpc_cidr=profile.network.vpc_cidr,
+            availability_zones=list(zones),
+            public_subnet_ids=[t.public.id for t in tiers],
+            private_subnet_ids=[t.private.id for t in tiers],
+            private_route_table_ids=[t.private_route_table.id for t in tiers],
+            s3_endpoint_prefix_list_id=s3_endpoint.prefix_list_id,
+        )
+    )
 
+
+def _vpc(profile: Profile, scope: Scope) -> aws.ec2.Vpc:
     vpc = aws.ec2.Vpc(
         "vpc",
         cidr_block=profile.network.vpc_cidr,
         enable_dns_support=True,
         enable_dns_hostnames=True,
         tags={"Name": profile.name("vpc")},
-        opts=opts,
+        opts=scope.child,
     )
     # NOTE: the default security group cannot be deleted; adopting it with no ingress or egress
     # makes Pulumi strip AWS's default rules (EC2.2), so nothing can use it by accident.
@@ -74,26 +101,40 @@ def build(profile: Profile, logs: LogsOutputs) -> NetworkOutputs:
         "default-sg",
         vpc_id=vpc.id,
         tags={"Name": f"{profile.name('vpc')}-default-unused"},
-        opts=opts,
+        opts=scope.child,
     )
+    return vpc
 
+
+def _public_route_table(profile: Profile, vpc: aws.ec2.Vpc, scope: Scope) -> aws.ec2.RouteTable:
+    """The one route table with a default route: public subnets to the internet gateway."""
     igw = aws.ec2.InternetGateway(
-        "igw", vpc_id=vpc.id, tags={"Name": profile.name("igw")}, opts=opts
+        "igw", vpc_id=vpc.id, tags={"Name": profile.name("igw")}, opts=scope.child
     )
     public_rt = aws.ec2.RouteTable(
-        "public-rt", vpc_id=vpc.id, tags={"Name": profile.name("public")}, opts=opts
+        "public-rt", vpc_id=vpc.id, tags={"Name": profile.name("public")}, opts=scope.child
     )
     aws.ec2.Route(
         "public-default-route",
         route_table_id=public_rt.id,
         destination_cidr_block="0.0.0.0/0",
         gateway_id=igw.id,
-        opts=opts,
+        opts=scope.child,
     )
+    return public_rt
 
-    public_subnets: list[aws.ec2.Subnet] = []
-    private_subnets: list[aws.ec2.Subnet] = []
-    private_rts: list[aws.ec2.RouteTable] = []
+
+def _tiers(
+    profile: Profile,
+    vpc: aws.ec2.Vpc,
+    public_rt: aws.ec2.RouteTable,
+    zones: list[str],
+    scope: Scope,
+) -> list[_Tier]:
+    """Per AZ: a public and a private subnet, and the private subnet's own route table."""
+    public_cidrs, private_cidrs = subnet_cidrs(profile.network.vpc_cidr, len(zones))
+    opts = scope.child
+    tiers = []
     for i, zone in enumerate(zones):
         public = aws.ec2.Subnet(
             f"public-{i}",
@@ -129,31 +170,38 @@ def build(profile: Profile, logs: LogsOutputs) -> NetworkOutputs:
         aws.ec2.RouteTableAssociation(
             f"private-{i}-rta", subnet_id=private.id, route_table_id=private_rt.id, opts=opts
         )
-        public_subnets.append(public)
-        private_subnets.append(private)
-        private_rts.append(private_rt)
+        tiers.append(_Tier(public=public, private=private, private_route_table=private_rt))
+    return tiers
 
+
+def _s3_endpoint(
+    profile: Profile, vpc: aws.ec2.Vpc, tiers: list[_Tier], scope: Scope
+) -> aws.ec2.VpcEndpoint:
     region = aws.get_region_output().region
     # NOTE: without NAT, Fargate pulls image layers from S3 (ECR stores them there): the gateway
     # endpoint (free) must be on every private route table, next to the ECR interface endpoints.
-    s3_endpoint = aws.ec2.VpcEndpoint(
+    return aws.ec2.VpcEndpoint(
         "s3-endpoint",
         vpc_id=vpc.id,
         service_name=region.apply(lambda r: f"com.amazonaws.{r}.s3"),
         vpc_endpoint_type="Gateway",
-        route_table_ids=[rt.id for rt in private_rts],
+        route_table_ids=[t.private_route_table.id for t in tiers],
         tags={"Name": f"{profile.name('endpoint')}-s3"},
-        opts=opts,
+        opts=scope.child,
     )
 
+
+def _flow_logs(profile: Profile, vpc: aws.ec2.Vpc, logs: LogsOutputs, scope: Scope) -> None:
+    """Flow logs of ALL traffic, through a role that may only write to the flow-logs group."""
+    region = aws.get_region_output().region
     account = aws.get_caller_identity_output().account_id
-    flow_role = service_role(
+    delivery = role_with_policy(
         "flow-logs-role",
+        policy_resource_name="flow-logs-policy",
         name=profile.name("flow-logs"),
         service="vpc-flow-logs.amazonaws.com",
         account_id=account,
         description="VPC flow logs delivery to the flow-logs log group",
-        opts=opts,
         conditions={
             "ArnLike": {
                 "aws:SourceArn": pulumi.Output.format(
@@ -161,28 +209,22 @@ def build(profile: Profile, logs: LogsOutputs) -> NetworkOutputs:
                 )
             }
         },
-    )
-    flow_policy = aws.iam.RolePolicy(
-        "flow-logs-policy",
-        role=flow_role.id,
-        policy=policy_document(
-            [
-                {
-                    "Sid": "WriteFlowLogsGroupOnly",
-                    "Effect": "Allow",
-                    "Action": [
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "logs:DescribeLogStreams",
-                    ],
-                    "Resource": [
-                        logs.flow_logs_log_group_arn,
-                        pulumi.Output.concat(logs.flow_logs_log_group_arn, ":*"),
-                    ],
-                }
-            ]
-        ),
-        opts=opts,
+        statements=[
+            {
+                "Sid": "WriteFlowLogsGroupOnly",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
+                "Resource": [
+                    logs.flow_logs_log_group_arn,
+                    pulumi.Output.concat(logs.flow_logs_log_group_arn, ":*"),
+                ],
+            }
+        ],
+        opts=scope.child,
     )
     aws.ec2.FlowLog(
         "flow-log",
@@ -190,28 +232,9 @@ def build(profile: Profile, logs: LogsOutputs) -> NetworkOutputs:
         traffic_type="ALL",
         log_destination_type="cloud-watch-logs",
         log_destination=logs.flow_logs_log_group_arn,
-        iam_role_arn=flow_role.arn,
+        iam_role_arn=delivery.role.arn,
         max_aggregation_interval=60,
         tags={"Name": profile.name("flow-log")},
         # The role's policy must exist before the first delivery attempt.
-        opts=pulumi.ResourceOptions(parent=component, depends_on=[flow_policy]),
+        opts=scope.opts(depends_on=[delivery.policy]),
     )
-
-    outputs = NetworkOutputs(
-        vpc_id=vpc.id,
-        vpc_cidr=profile.network.vpc_cidr,
-        availability_zones=list(zones),
-        public_subnet_ids=[s.id for s in public_subnets],
-        private_subnet_ids=[s.id for s in private_subnets],
-        private_route_table_ids=[rt.id for rt in private_rts],
-        s3_endpoint_prefix_list_id=s3_endpoint.prefix_list_id,
-    )
-    component.register_outputs(
-        {
-            "vpc_id": outputs.vpc_id,
-            "public_subnet_ids": outputs.public_subnet_ids,
-            "private_subnet_ids": outputs.private_subnet_ids,
-            "s3_endpoint_prefix_list_id": outputs.s3_endpoint_prefix_list_id,
-        }
-    )
-    return outputs

@@ -7,48 +7,26 @@ the recorded graph shows the tags as inputs and the guardrails prove them on eve
 
 from __future__ import annotations
 
-import functools
-import importlib
-import inspect
 from collections.abc import Mapping
 
 import pulumi
 
 from config import Profile
-
-TAGS_KEY = "tags"
+from conventions.tags import FIXED_TAGS, TAGS_KEY, is_taggable
 
 
 def standard_tags(profile: Profile) -> dict[str, str]:
     """The tags every taggable resource carries."""
     return {
-        "Project": "payment-platform",
+        "Project": FIXED_TAGS["Project"],
         "Environment": profile.env,
         "EnvironmentSuffix": profile.suffix,
         "CostCenter": profile.tags.cost_center,
         "Owner": profile.tags.owner,
         "DataClassification": profile.tags.data_classification,
         "Compliance": profile.tags.compliance,
-        "ManagedBy": "pulumi",
+        "ManagedBy": FIXED_TAGS["ManagedBy"],
     }
-
-
-@functools.cache
-def is_taggable(type_token: str) -> bool:
-    """True when the pulumi_aws resource behind a type token takes a `tags` map."""
-    package, _, rest = type_token.partition(":")
-    module_path, _, class_name = rest.partition(":")
-    if package != "aws" or not class_name:
-        return False
-    module_name = module_path.split("/")[0]
-    try:
-        module = importlib.import_module(f"pulumi_aws.{module_name}")
-    except ImportError:
-        return False
-    resource = getattr(module, class_name, None)
-    if resource is None:
-        return False
-    return TAGS_KEY in inspect.signature(resource._internal_init).parameters
 
 
 def register_tagging(tags: Mapping[str, str]) -> None:

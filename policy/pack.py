@@ -2,7 +2,7 @@
 
 `StackValidationArgs.resources` carry each resource's outputs (camelCase, like the recorder's
 inputs), its options, parent and dependencies. `to_graph` turns them into the same
-`offline.graph.Graph` the tests check, so the pack and the tests run one implementation of
+`resource_graph.Graph` the tests check, so the pack and the tests run one implementation of
 every rule. Kept apart from `__main__.py` so tests can import it without starting a pack.
 """
 
@@ -16,7 +16,7 @@ from pulumi_policy import EnforcementLevel, StackValidationArgs, StackValidation
 from pulumi_policy.proxy import UnknownValueError
 
 from guardrails import evaluate
-from offline.graph import Graph, Resource
+from resource_graph import Graph, Resource
 
 PACK_NAME = "payment-platform-guardrails"
 POLICY_NAME = "payment-guardrails"

@@ -8,8 +8,8 @@ import pytest
 
 import config
 from config import Profile
-from offline.graph import Graph
 from offline.recorder import ROOT, record, run_program, stack_config
+from resource_graph import Graph
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 

@@ -13,10 +13,10 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from offline.graph import Graph
 from offline.recorder import ROOT, record
 from offline.shape import differences, family, shape
 from offline.snapshot import render
+from resource_graph import Graph
 from tests.conftest import ENVIRONMENTS, environment_graph
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from offline.graph import Graph, Resource
+from resource_graph import Graph, Resource
 from tests.guardrails.synth import (
     ACCOUNT,
     KEY_ARN,

@@ -7,7 +7,7 @@ import pytest
 import guardrails
 from guardrails import RULES, WAIVERS, evaluate
 from guardrails.waivers import split
-from offline.graph import Graph, Resource
+from resource_graph import Graph, Resource
 from tests.conftest import ENVIRONMENTS, environment_graph
 from tests.guardrails.cases import CASES, Case, _lb, _sg
 from tests.guardrails.synth import ACCOUNT, bucket, graph, key, res

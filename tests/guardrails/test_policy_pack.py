@@ -16,9 +16,9 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 import guardrails
-from offline.graph import Graph
 from offline.recorder import ROOT
 from policy import pack
+from resource_graph import Graph
 from tests.conftest import environment_graph
 from tests.guardrails.synth import graph, res
 

@@ -19,8 +19,8 @@ import pytest
 from guardrails import facts
 from guardrails.facts import as_list, kms_key, ref, statements
 from guardrails.rules import endpoint_services
-from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID, REGION
+from resource_graph import Graph, Resource
 from tests.conftest import load_profile
 
 DB_PORT, CACHE_PORT, HTTPS = 5432, 6379, 443

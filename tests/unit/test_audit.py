@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID
 from payment_platform import audit
+from resource_graph import Graph, Resource
 from tests import fakes
 from tests.conftest import ENVIRONMENTS, load_profile
 

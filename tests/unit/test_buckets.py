@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from offline.graph import Graph, Resource
 from payment_platform import buckets
+from resource_graph import Graph, Resource
 from tests import fakes
 
 BUCKET = "aws:s3/bucket:Bucket"

@@ -7,10 +7,10 @@ from functools import cache
 import pulumi
 import pytest
 
-from offline.graph import Graph
 from offline.mocks import AVAILABILITY_ZONES
 from offline.recorder import run_program
 from payment_platform import cache as cache_builder
+from resource_graph import Graph
 from tests import fakes
 from tests.conftest import ENVIRONMENTS, load_profile
 

@@ -13,12 +13,12 @@ import pytest
 
 import config
 from config import Profile
-from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID, REGION
 from offline.recorder import ROOT, stack_config
 from payment_platform import compute
 from payment_platform.edge import EdgeOutputs
 from payment_platform.endpoints import EndpointsOutputs
+from resource_graph import Graph, Resource
 from tests import fakes
 
 SERVICE = "aws:ecs/service:Service"

@@ -7,10 +7,10 @@ from functools import cache
 import pulumi
 import pytest
 
-from offline.graph import Graph, Resource
 from offline.mocks import AVAILABILITY_ZONES
 from offline.recorder import run_program
 from payment_platform import database
+from resource_graph import Graph, Resource
 from tests import fakes
 from tests.conftest import ENVIRONMENTS, load_profile
 

@@ -9,10 +9,10 @@ import pytest
 
 import config
 from config import Profile
-from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID, ELB_ACCOUNT_US_EAST_1
 from offline.recorder import ROOT, stack_config
 from payment_platform import edge
+from resource_graph import Graph, Resource
 from tests import fakes
 from tests.conftest import load_profile
 

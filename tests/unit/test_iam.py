@@ -6,9 +6,9 @@ import json
 
 import pulumi
 
-from offline.graph import Graph
 from offline.mocks import ACCOUNT_ID
 from payment_platform.iam import policy_document, service_role
+from resource_graph import Graph
 
 
 def test_service_role_trusts_one_service_for_this_account(run_builder) -> None:

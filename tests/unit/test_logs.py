@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from config import Profile
-from offline.graph import Graph
 from payment_platform import logs
+from resource_graph import Graph
 from tests import fakes
 from tests.conftest import load_profile
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID
 from payment_platform import messaging
+from resource_graph import Graph, Resource
 from tests import fakes
 from tests.conftest import ENVIRONMENTS, load_profile
 

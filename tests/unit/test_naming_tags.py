@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from payment_platform import naming
-from payment_platform.tags import is_taggable, standard_tags
+from conventions import naming
+from conventions.tags import is_taggable
+from payment_platform.tags import standard_tags
 from tests.conftest import load_profile
 
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID, AVAILABILITY_ZONES
 from payment_platform import network
+from resource_graph import Graph, Resource
 from tests import fakes
 from tests.conftest import load_profile
 

@@ -10,9 +10,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID
 from payment_platform import observability
+from resource_graph import Graph, Resource
 from tests import fakes
 from tests.conftest import ENVIRONMENTS, load_profile
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from config import Profile
-from offline.graph import Graph
 from payment_platform import security
+from resource_graph import Graph
 from tests import fakes
 from tests.conftest import load_profile
 

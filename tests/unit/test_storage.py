@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from config import Profile
 from config.profile import StorageConfig
-from offline.graph import Graph, Resource
 from offline.mocks import ACCOUNT_ID
 from offline.recorder import run_program
 from payment_platform import storage
+from resource_graph import Graph, Resource
 from tests import fakes
 from tests.conftest import ENVIRONMENTS, load_profile
 

@@ -109,7 +109,7 @@ NAMES: dict[str, NameRule] = {
 def physical_name(service: str, suffix: str) -> str:
     """Return `payment-{service}-{suffix}` for a service listed in `NAMES`."""
     if service not in NAMES:
-        raise KeyError(f"service {service!r} has no entry in payment_platform.naming.NAMES")
+        raise KeyError(f"service {service!r} has no entry in conventions.naming.NAMES")
     return f"{PROJECT}-{service}-{suffix}"
 
 
