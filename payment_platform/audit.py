@@ -1,4 +1,4 @@
-"""CloudTrail with log file validation to an encrypted, versioned, TLS-only bucket (issue 7).
+"""CloudTrail with log file validation to an encrypted, versioned, TLS-only bucket.
 
 Creates, under one `payment:audit:Audit` component:
 - the trail bucket (`payment-trail-logs-bucket-<suffix>-<account>`): SSE-KMS on the logs key,
@@ -21,8 +21,15 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
-from payment_platform.buckets import global_name, kms_encryption, lifecycle_rule, secure_bucket
-from payment_platform.iam import policy_document, service_role
+from payment_platform.buckets import (
+    SecureBucket,
+    global_name,
+    kms_encryption,
+    lifecycle_rule,
+    secure_bucket,
+)
+from payment_platform.component import Scope, component_scope
+from payment_platform.iam import RoleWithPolicy, role_with_policy
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.storage import StorageOutputs
@@ -30,16 +37,40 @@ from payment_platform.storage import StorageOutputs
 
 @dataclass(frozen=True)
 class AuditOutputs:
+    """The trail and where it delivers.
+
+    Attributes:
+        trail_arn: ARN of the CloudTrail trail.
+        trail_bucket_name: Bucket that receives the trail's log files.
+    """
+
     trail_arn: pulumi.Output[str]
     trail_bucket_name: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class _TrailIdentity:
+    """The trail's name and ARN, known before the trail exists (its bucket policy needs it)."""
+
+    name: str
+    arn: pulumi.Output[str]
+    account: pulumi.Output[str]
+    partition: pulumi.Output[str]
 
 
 def build(
     profile: Profile, keys: KeysOutputs, logs: LogsOutputs, storage: StorageOutputs
 ) -> AuditOutputs:
-    component = pulumi.ComponentResource("payment:audit:Audit", "audit")
-    child = pulumi.ResourceOptions(parent=component)
-    named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
+    """The trail bucket, the log-delivery role, then the trail, which waits for both."""
+    scope = component_scope("audit")
+    trail_id = _identity(profile)
+    bucket = _trail_bucket(profile, keys, storage, trail_id, scope)
+    delivery = _delivery_role(profile, logs, trail_id, scope)
+    trail = _trail(keys, logs, storage, trail_id, bucket, delivery, scope)
+    return scope.finish(AuditOutputs(trail_arn=trail.arn, trail_bucket_name=bucket.bucket.bucket))
+
+
+def _identity(profile: Profile) -> _TrailIdentity:
     account = aws.get_caller_identity_output().account_id
     partition = aws.get_partition_output().partition
     region = aws.get_region_output().region
@@ -49,12 +80,23 @@ def build(
     trail_arn = pulumi.Output.concat(
         "arn:", partition, ":cloudtrail:", region, ":", account, ":trail/", trail_name
     )
+    return _TrailIdentity(name=trail_name, arn=trail_arn, account=account, partition=partition)
 
+
+def _trail_bucket(
+    profile: Profile,
+    keys: KeysOutputs,
+    storage: StorageOutputs,
+    trail_id: _TrailIdentity,
+    scope: Scope,
+) -> SecureBucket:
+    """A hardened bucket that only this trail may write to, kept for the audit retention."""
+    account, partition, trail_arn = trail_id.account, trail_id.partition, trail_id.arn
     bucket_name = global_name(profile.name("trail-logs-bucket"), account)
     bucket_arn = pulumi.Output.concat("arn:", partition, ":s3:::", bucket_name)
     retention = profile.observability.audit_log_retention_days
     glacier_after = profile.storage.transition_to_glacier_days
-    trail_bucket = secure_bucket(
+    return secure_bucket(
         "trail-logs",
         bucket_name,
         encryption=kms_encryption(keys.logs_key_arn),
@@ -92,40 +134,49 @@ def build(
                 },
             },
         ],
-        parent=component,
+        parent=scope.component,
         access_log_bucket=storage.access_log_bucket_name,
         access_log_prefix="trail-logs/",
     )
-    bucket, bucket_policy = trail_bucket.bucket, trail_bucket.policy
 
-    role = service_role(
+
+def _delivery_role(
+    profile: Profile, logs: LogsOutputs, trail_id: _TrailIdentity, scope: Scope
+) -> RoleWithPolicy:
+    """The role CloudTrail assumes to write to the trail log group's streams, and nothing else."""
+    return role_with_policy(
         "trail-logs",
         name=profile.name("trail-logs"),
         service="cloudtrail.amazonaws.com",
-        account_id=account,
+        account_id=trail_id.account,
         description="CloudTrail delivers events to the trail log group",
-        opts=named,
-    )
-    role_policy = aws.iam.RolePolicy(
-        "trail-logs",
-        role=role.id,
-        policy=policy_document(
-            [
-                {
-                    "Sid": "DeliverToTrailLogGroup",
-                    "Effect": "Allow",
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": pulumi.Output.concat(logs.trail_log_group_arn, ":log-stream:*"),
-                }
-            ]
-        ),
-        opts=child,
+        statements=[
+            {
+                "Sid": "DeliverToTrailLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": pulumi.Output.concat(logs.trail_log_group_arn, ":log-stream:*"),
+            }
+        ],
+        opts=scope.child,
     )
 
-    trail = aws.cloudtrail.Trail(
+
+def _trail(
+    keys: KeysOutputs,
+    logs: LogsOutputs,
+    storage: StorageOutputs,
+    trail_id: _TrailIdentity,
+    bucket: SecureBucket,
+    delivery: RoleWithPolicy,
+    scope: Scope,
+) -> aws.cloudtrail.Trail:
+    """Multi-region, validated, encrypted, to S3 and CloudWatch Logs, with data events."""
+    trail_name = trail_id.name
+    return aws.cloudtrail.Trail(
         "trail",
         name=trail_name,
-        s3_bucket_name=bucket.id,
+        s3_bucket_name=bucket.bucket.id,
         kms_key_id=keys.logs_key_arn,
         enable_log_file_validation=True,
         enable_logging=True,
@@ -134,7 +185,7 @@ def build(
         # NOTE: CloudTrail wants the log group ARN with the ":*" wildcard suffix; the ARN a log
         # group resource exports has none, and the plain ARN fails validation.
         cloud_watch_logs_group_arn=pulumi.Output.concat(logs.trail_log_group_arn, ":*"),
-        cloud_watch_logs_role_arn=role.arn,
+        cloud_watch_logs_role_arn=delivery.role.arn,
         event_selectors=[
             aws.cloudtrail.TrailEventSelectorArgs(
                 read_write_type="All",
@@ -151,10 +202,5 @@ def build(
         # NOTE: creating a trail checks that it may write to the bucket and assume the role; it
         # races the bucket policy and the role's policy (InsufficientS3BucketPolicyException,
         # InvalidCloudWatchLogsRoleArnException) unless it waits for both.
-        opts=pulumi.ResourceOptions(
-            parent=component, delete_before_replace=True, depends_on=[bucket_policy, role_policy]
-        ),
+        opts=scope.opts(delete_before_replace=True, depends_on=[bucket.policy, delivery.policy]),
     )
-
-    component.register_outputs({"trail_arn": trail.arn, "trail_bucket_name": bucket.bucket})
-    return AuditOutputs(trail_arn=trail.arn, trail_bucket_name=bucket.bucket)

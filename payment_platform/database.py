@@ -1,4 +1,4 @@
-"""Aurora PostgreSQL Serverless v2 (issue 4).
+"""Aurora PostgreSQL Serverless v2.
 
 Creates, under one `payment:database:Database` component:
 - a DB subnet group on the private subnets (the database is never reachable from outside);
@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.component import Scope, component_scope
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
@@ -43,6 +44,21 @@ SLOW_STATEMENT_MS = 1000
 
 @dataclass(frozen=True)
 class DatabaseOutputs:
+    """Where the tasks connect, and what alarms and migrations need to know.
+
+    Attributes:
+        cluster_arn: ARN of the Aurora cluster.
+        cluster_identifier: Cluster identifier (alarm and dashboard dimension).
+        cluster_resource_id: The cluster's resource id (`rds-db:connect` ARNs for IAM auth).
+        writer_endpoint: Cluster endpoint that always points at the writer.
+        reader_endpoint: Endpoint that spreads connections over the readers.
+        port: The PostgreSQL port.
+        database_name: Name of the application database.
+        master_username: The master user's name (not the default `postgres`).
+        master_secret_arn: ARN of the RDS-managed master secret, on the data key.
+        instance_identifiers: Identifiers of the writer and readers, writer first.
+    """
+
     cluster_arn: pulumi.Output[str]
     cluster_identifier: pulumi.Output[str]
     cluster_resource_id: pulumi.Output[str]
@@ -51,7 +67,7 @@ class DatabaseOutputs:
     port: int
     database_name: str
     master_username: str
-    master_secret_arn: pulumi.Output[str]  # RDS-managed secret, on the data key
+    master_secret_arn: pulumi.Output[str]
     instance_identifiers: list[pulumi.Output[str]]
 
 
@@ -72,18 +88,38 @@ def build(
     network: NetworkOutputs,
     security: SecurityOutputs,
 ) -> DatabaseOutputs:
-    component = pulumi.ComponentResource("payment:database:Database", "database")
-    named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
+    """Subnet group, TLS-forcing parameter group, the cluster, then its instances."""
+    scope = component_scope("database")
     db = profile.database
-
     subnet_group = aws.rds.SubnetGroup(
         "database-subnets",
         name=profile.name("db-subnets"),
         description="Aurora PostgreSQL: private subnets only",
         subnet_ids=network.private_subnet_ids,
-        opts=named,
+        opts=scope.named,
     )
-    parameters = aws.rds.ClusterParameterGroup(
+    parameters = _parameter_group(profile, scope)
+    cluster = _cluster(profile, keys, security, subnet_group.name, parameters.name, scope)
+    instances = _instances(profile, keys, network, cluster, scope)
+    return scope.finish(
+        DatabaseOutputs(
+            cluster_arn=cluster.arn,
+            cluster_identifier=cluster.cluster_identifier,
+            cluster_resource_id=cluster.cluster_resource_id,
+            writer_endpoint=cluster.endpoint,
+            reader_endpoint=cluster.reader_endpoint,
+            port=PORT,
+            database_name=db.database_name,
+            master_username=db.master_username,
+            master_secret_arn=cluster.master_user_secrets.apply(lambda s: s[0].secret_arn or ""),
+            instance_identifiers=[instance.identifier for instance in instances],
+        )
+    )
+
+
+def _parameter_group(profile: Profile, scope: Scope) -> aws.rds.ClusterParameterGroup:
+    """TLS required, connection and query logging for the exported PostgreSQL log."""
+    return aws.rds.ClusterParameterGroup(
         "database-params",
         name=profile.name("db-params"),
         family=PARAMETER_FAMILY,
@@ -101,15 +137,26 @@ def build(
             ),
             aws.rds.ClusterParameterGroupParameterArgs(name="log_statement", value="ddl"),
         ],
-        opts=named,
+        opts=scope.named,
     )
 
+
+def _cluster(
+    profile: Profile,
+    keys: KeysOutputs,
+    security: SecurityOutputs,
+    subnet_group_name: pulumi.Output[str],
+    parameter_group_name: pulumi.Output[str],
+    scope: Scope,
+) -> aws.rds.Cluster:
+    """The encrypted, IAM-authenticated, destroyable Serverless v2 cluster."""
+    db = profile.database
     # NOTE: Aurora Serverless v2 is a cluster with engine_mode "provisioned" plus separate
     # cluster instances of class db.serverless; the cluster alone has no instance to connect to.
     # NOTE: the export below writes to /aws/rds/cluster/<cluster id>/postgresql. The logs
     # builder pre-creates that group on the logs key with a retention; RDS only writes into it
     # once an instance runs, long after the group exists, so nothing here depends on it.
-    cluster = aws.rds.Cluster(
+    return aws.rds.Cluster(
         "database",
         cluster_identifier=profile.name("db"),
         engine=ENGINE,
@@ -125,9 +172,9 @@ def build(
         kms_key_id=keys.data_key_arn,
         iam_database_authentication_enabled=True,
         port=PORT,
-        db_subnet_group_name=subnet_group.name,
+        db_subnet_group_name=subnet_group_name,
         vpc_security_group_ids=[security.database_security_group_id],
-        db_cluster_parameter_group_name=parameters.name,
+        db_cluster_parameter_group_name=parameter_group_name,
         serverlessv2_scaling_configuration=_scaling(profile),
         backup_retention_period=db.backup_retention_days,
         preferred_backup_window=db.preferred_backup_window,
@@ -138,8 +185,7 @@ def build(
         deletion_protection=False,
         skip_final_snapshot=True,
         delete_automated_backups=True,
-        opts=pulumi.ResourceOptions(
-            parent=component,
+        opts=scope.opts(
             delete_before_replace=True,
             # NOTE: with auto minor version upgrades AWS moves the cluster past ENGINE_VERSION;
             # without this the next `up` would try to "downgrade" it and fail.
@@ -147,6 +193,16 @@ def build(
         ),
     )
 
+
+def _instances(
+    profile: Profile,
+    keys: KeysOutputs,
+    network: NetworkOutputs,
+    cluster: aws.rds.Cluster,
+    scope: Scope,
+) -> list[aws.rds.ClusterInstance]:
+    """The writer (instance 0) and `reader_count` readers of class db.serverless."""
+    db = profile.database
     azs = network.availability_zones
     instances: list[aws.rds.ClusterInstance] = []
     for n in range(1 + db.reader_count):
@@ -171,8 +227,7 @@ def build(
                 performance_insights_retention_period=(
                     PERFORMANCE_INSIGHTS_RETENTION_DAYS if db.performance_insights else None
                 ),
-                opts=pulumi.ResourceOptions(
-                    parent=component,
+                opts=scope.opts(
                     delete_before_replace=True,
                     ignore_changes=["engine_version"],
                     # NOTE: the first instance to become available is the writer; readers wait
@@ -181,25 +236,4 @@ def build(
                 ),
             )
         )
-
-    outputs = DatabaseOutputs(
-        cluster_arn=cluster.arn,
-        cluster_identifier=cluster.cluster_identifier,
-        cluster_resource_id=cluster.cluster_resource_id,
-        writer_endpoint=cluster.endpoint,
-        reader_endpoint=cluster.reader_endpoint,
-        port=PORT,
-        database_name=db.database_name,
-        master_username=db.master_username,
-        master_secret_arn=cluster.master_user_secrets.apply(lambda s: s[0].secret_arn or ""),
-        instance_identifiers=[instance.identifier for instance in instances],
-    )
-    component.register_outputs(
-        {
-            "cluster_identifier": outputs.cluster_identifier,
-            "writer_endpoint": outputs.writer_endpoint,
-            "reader_endpoint": outputs.reader_endpoint,
-            "master_secret_arn": outputs.master_secret_arn,
-        }
-    )
-    return outputs
+    return instances

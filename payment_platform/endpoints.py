@@ -1,4 +1,4 @@
-"""Interface VPC endpoints for exactly the AWS APIs the private tasks call (issue 3).
+"""Interface VPC endpoints for exactly the AWS APIs the private tasks call.
 
 Creates, under `payment:endpoints:Endpoints`, one interface endpoint per service below, with
 private DNS (the SDKs and the Fargate agent keep their public endpoint names), in the first
@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.component import component_scope
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
 
@@ -40,11 +41,18 @@ SERVICES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class EndpointsOutputs:
-    interface_endpoint_ids: dict[str, pulumi.Output[str]]  # AWS service name -> endpoint id
+    """The interface endpoints, for services that must start only once they exist.
+
+    Attributes:
+        interface_endpoint_ids: AWS service name (`ecr.api`, `logs`, ...) -> endpoint id.
+    """
+
+    interface_endpoint_ids: dict[str, pulumi.Output[str]]
 
 
 def build(profile: Profile, network: NetworkOutputs, security: SecurityOutputs) -> EndpointsOutputs:
-    component = pulumi.ComponentResource("payment:endpoints:Endpoints", "endpoints")
+    """One interface endpoint per entry of `SERVICES`, with private DNS, in the private subnets."""
+    scope = component_scope("endpoints")
     region = aws.get_region_output().region
     subnets = network.private_subnet_ids[: profile.network.endpoint_az_count]
 
@@ -60,9 +68,8 @@ def build(profile: Profile, network: NetworkOutputs, security: SecurityOutputs) 
             subnet_ids=subnets,
             security_group_ids=[security.endpoints_security_group_id],
             tags={"Name": f"{profile.name('endpoint')}-{logical}"},
-            opts=pulumi.ResourceOptions(parent=component),
+            opts=scope.child,
         )
         ids[service] = endpoint.id
 
-    component.register_outputs({"interface_endpoint_ids": ids})
-    return EndpointsOutputs(interface_endpoint_ids=ids)
+    return scope.finish(EndpointsOutputs(interface_endpoint_ids=ids))

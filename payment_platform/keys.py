@@ -1,4 +1,4 @@
-"""KMS customer-managed keys (issue 3): one per family of data, rotation on, 7-day deletion window.
+"""KMS customer-managed keys: one per family of data, rotation on, 7-day deletion window.
 
 - data: Aurora storage and its managed secret, Performance Insights, ElastiCache, Secrets Manager,
   S3 (transaction logs, trail, access logs), ECR.
@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.component import component_scope
 
 Statement = dict[str, Any]
 
@@ -57,6 +58,15 @@ USE_ACTIONS = [
 
 @dataclass(frozen=True)
 class KeysOutputs:
+    """The three customer-managed keys, by family of data.
+
+    Attributes:
+        data_key_arn: ARN of the data key (database, cache, secrets, buckets, images).
+        data_key_id: Key id of the data key (arguments that take an id, not an ARN).
+        messaging_key_arn: ARN of the messaging key (SQS queues and SNS topics).
+        logs_key_arn: ARN of the logs key (CloudWatch Logs log groups and CloudTrail).
+    """
+
     data_key_arn: pulumi.Output[str]
     data_key_id: pulumi.Output[str]
     messaging_key_arn: pulumi.Output[str]
@@ -163,7 +173,6 @@ def logs_key_policy(ctx: Context) -> dict[str, Any]:
         ctx.arn("logs", f"log-group:/aws/rds/cluster/{p.name('db')}/*"),
         ctx.arn("logs", f"log-group:aws-waf-logs-{p.name('waf')}"),
     ]
-    trail = ctx.arn("cloudtrail", f"trail/{p.name('trail')}")
     return _policy(
         [
             _admin(ctx),
@@ -186,47 +195,55 @@ def logs_key_policy(ctx: Context) -> dict[str, Any]:
                 "Resource": "*",
                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": groups}},
             },
-            {
-                "Sid": "CloudTrailEncryptsLogFiles",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "kms:GenerateDataKey*",
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {"aws:SourceArn": trail},
-                    "StringLike": {
-                        "kms:EncryptionContext:aws:cloudtrail:arn": (
-                            f"arn:{ctx.partition}:cloudtrail:*:{ctx.account}:trail/*"
-                        )
-                    },
-                },
-            },
-            {
-                # NOTE: the trail bucket's default encryption uses an S3 Bucket Key on this key
-                # (buckets.kms_encryption). With a Bucket Key, CloudTrail also needs kms:Decrypt:
-                # without it CreateTrail/UpdateTrail fail (InsufficientEncryptionPolicyException).
-                "Sid": "CloudTrailUsesBucketKey",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "kms:Decrypt",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceArn": trail}},
-            },
-            {
-                "Sid": "CloudTrailDescribesKey",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                "Action": "kms:DescribeKey",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceArn": trail}},
-            },
+            *_cloudtrail_statements(ctx),
         ]
     )
 
 
+def _cloudtrail_statements(ctx: Context) -> list[Statement]:
+    """CloudTrail encrypts this environment's trail log files and reads the Bucket Key."""
+    trail = ctx.arn("cloudtrail", f"trail/{ctx.profile.name('trail')}")
+    return [
+        {
+            "Sid": "CloudTrailEncryptsLogFiles",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:GenerateDataKey*",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceArn": trail},
+                "StringLike": {
+                    "kms:EncryptionContext:aws:cloudtrail:arn": (
+                        f"arn:{ctx.partition}:cloudtrail:*:{ctx.account}:trail/*"
+                    )
+                },
+            },
+        },
+        {
+            # NOTE: the trail bucket's default encryption uses an S3 Bucket Key on this key
+            # (buckets.kms_encryption). With a Bucket Key, CloudTrail also needs kms:Decrypt:
+            # without it CreateTrail/UpdateTrail fail (InsufficientEncryptionPolicyException).
+            "Sid": "CloudTrailUsesBucketKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail}},
+        },
+        {
+            "Sid": "CloudTrailDescribesKey",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "kms:DescribeKey",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceArn": trail}},
+        },
+    ]
+
+
 def build(profile: Profile) -> KeysOutputs:
-    component = pulumi.ComponentResource("payment:keys:Keys", "keys")
-    opts = pulumi.ResourceOptions(parent=component)
+    """One key per family of data, each with its alias and a least-privilege key policy."""
+    scope = component_scope("keys")
     context = pulumi.Output.all(
         aws.get_caller_identity_output().account_id,
         aws.get_region_output().region,
@@ -246,27 +263,21 @@ def build(profile: Profile) -> KeysOutputs:
             enable_key_rotation=True,
             deletion_window_in_days=7,
             policy=pulumi.Output.json_dumps(context.apply(policy)),
-            opts=opts,
+            opts=scope.child,
         )
         aws.kms.Alias(
             f"{family}-key-alias",
             name=f"alias/{profile.name(f'{family}-key')}",
             target_key_id=key.key_id,
-            opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
+            opts=scope.named,
         )
         keys[family] = key
 
-    outputs = KeysOutputs(
-        data_key_arn=keys["data"].arn,
-        data_key_id=keys["data"].key_id,
-        messaging_key_arn=keys["messaging"].arn,
-        logs_key_arn=keys["logs"].arn,
+    return scope.finish(
+        KeysOutputs(
+            data_key_arn=keys["data"].arn,
+            data_key_id=keys["data"].key_id,
+            messaging_key_arn=keys["messaging"].arn,
+            logs_key_arn=keys["logs"].arn,
+        )
     )
-    component.register_outputs(
-        {
-            "data_key_arn": outputs.data_key_arn,
-            "messaging_key_arn": outputs.messaging_key_arn,
-            "logs_key_arn": outputs.logs_key_arn,
-        }
-    )
-    return outputs

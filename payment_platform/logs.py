@@ -1,4 +1,4 @@
-"""CloudWatch log groups (issue 7), created before the resources that write to them.
+"""CloudWatch log groups, created before the resources that write to them.
 
 Pre-creating each group (including the names AWS services would create on their own, such as
 RDS's `/aws/rds/cluster/<id>/postgresql`) is what puts every group on the logs key with a
@@ -18,11 +18,29 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.component import component_scope
 from payment_platform.keys import KeysOutputs
 
 
 @dataclass(frozen=True)
 class LogsOutputs:
+    """The log groups other builders write to or point their services at.
+
+    Attributes:
+        api_log_group_name: Log group of the API containers (awslogs driver).
+        api_log_group_arn: ARN of the API log group (execution role's write grant).
+        worker_log_group_name: Log group of the worker containers.
+        worker_log_group_arn: ARN of the worker log group.
+        flow_logs_log_group_name: Log group the VPC flow logs deliver to.
+        flow_logs_log_group_arn: ARN of the flow-logs group (the delivery role's only grant).
+        database_log_group_name: The group RDS exports PostgreSQL logs to (owned here first).
+        cache_slow_log_group_name: Log group of the Redis slow log.
+        cache_engine_log_group_name: Log group of the Redis engine log.
+        waf_log_group_arn: ARN of the WAF logging group (`aws-waf-logs-` prefix).
+        trail_log_group_name: Log group CloudTrail delivers events to.
+        trail_log_group_arn: ARN of the trail log group (the trail role's only grant).
+    """
+
     api_log_group_name: pulumi.Output[str]
     api_log_group_arn: pulumi.Output[str]
     worker_log_group_name: pulumi.Output[str]
@@ -56,7 +74,8 @@ def group_names(profile: Profile) -> dict[str, str]:
 
 
 def build(profile: Profile, keys: KeysOutputs) -> LogsOutputs:
-    component = pulumi.ComponentResource("payment:logs:Logs", "logs")
+    """Every log group, on the logs key, with the profile's retention."""
+    scope = component_scope("logs")
     groups: dict[str, aws.cloudwatch.LogGroup] = {}
     for logical, name in group_names(profile).items():
         audit = logical == "cloudtrail"
@@ -69,22 +88,22 @@ def build(profile: Profile, keys: KeysOutputs) -> LogsOutputs:
                 if audit
                 else profile.observability.log_retention_days
             ),
-            opts=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
+            opts=scope.named,
         )
 
-    outputs = LogsOutputs(
-        api_log_group_name=groups["api"].name,
-        api_log_group_arn=groups["api"].arn,
-        worker_log_group_name=groups["worker"].name,
-        worker_log_group_arn=groups["worker"].arn,
-        flow_logs_log_group_name=groups["vpc-flow-logs"].name,
-        flow_logs_log_group_arn=groups["vpc-flow-logs"].arn,
-        database_log_group_name=groups["database"].name,
-        cache_slow_log_group_name=groups["redis-slow"].name,
-        cache_engine_log_group_name=groups["redis-engine"].name,
-        waf_log_group_arn=groups["waf"].arn,
-        trail_log_group_name=groups["cloudtrail"].name,
-        trail_log_group_arn=groups["cloudtrail"].arn,
+    return scope.finish(
+        LogsOutputs(
+            api_log_group_name=groups["api"].name,
+            api_log_group_arn=groups["api"].arn,
+            worker_log_group_name=groups["worker"].name,
+            worker_log_group_arn=groups["worker"].arn,
+            flow_logs_log_group_name=groups["vpc-flow-logs"].name,
+            flow_logs_log_group_arn=groups["vpc-flow-logs"].arn,
+            database_log_group_name=groups["database"].name,
+            cache_slow_log_group_name=groups["redis-slow"].name,
+            cache_engine_log_group_name=groups["redis-engine"].name,
+            waf_log_group_arn=groups["waf"].arn,
+            trail_log_group_name=groups["cloudtrail"].name,
+            trail_log_group_arn=groups["cloudtrail"].arn,
+        )
     )
-    component.register_outputs({logical: group.arn for logical, group in groups.items()})
-    return outputs

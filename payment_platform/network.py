@@ -35,6 +35,18 @@ PUBLIC_OFFSET = 4
 
 @dataclass(frozen=True)
 class NetworkOutputs:
+    """The VPC and its subnet tiers, for every builder that places something in them.
+
+    Attributes:
+        vpc_id: Id of the VPC.
+        vpc_cidr: The VPC's IPv4 range (security-group rules within the VPC).
+        availability_zones: The AZs in use, in subnet order.
+        public_subnet_ids: One public subnet per AZ (the load balancer only).
+        private_subnet_ids: One private subnet per AZ (tasks, database, cache, endpoints).
+        private_route_table_ids: The private subnets' route tables (no default route).
+        s3_endpoint_prefix_list_id: Prefix list of the S3 gateway endpoint (task egress to S3).
+    """
+
     vpc_id: pulumi.Output[str]
     vpc_cidr: str
     availability_zones: list[str]

@@ -1,4 +1,4 @@
-"""S3 buckets for data (issue 4): the transaction-log bucket and the access-log bucket.
+"""S3 buckets for data: the transaction-log bucket and the access-log bucket.
 
 Creates, under one `payment:storage:Storage` component:
 - transaction-log bucket (`payment-transaction-logs-<suffix>-<account>`): the worker writes one
@@ -24,6 +24,7 @@ import pulumi_aws as aws
 
 from config import Profile
 from payment_platform.buckets import (
+    SecureBucket,
     arn_of,
     global_name,
     kms_encryption,
@@ -31,6 +32,7 @@ from payment_platform.buckets import (
     s3_managed_encryption,
     secure_bucket,
 )
+from payment_platform.component import Scope, component_scope
 from payment_platform.keys import KeysOutputs
 
 # Key prefix of the transaction-log bucket's access logs inside the access-log bucket.
@@ -39,6 +41,15 @@ TRANSACTION_LOGS_PREFIX = "transaction-logs/"
 
 @dataclass(frozen=True)
 class StorageOutputs:
+    """The data buckets, for the worker's grants and the audit trail's logging target.
+
+    Attributes:
+        transaction_log_bucket_name: Bucket the worker writes transaction events to.
+        transaction_log_bucket_arn: ARN of the transaction-log bucket (task role, trail events).
+        access_log_bucket_name: Bucket that receives S3 server access logs.
+        access_log_bucket_arn: ARN of the access-log bucket.
+    """
+
     transaction_log_bucket_name: pulumi.Output[str]
     transaction_log_bucket_arn: pulumi.Output[str]
     access_log_bucket_name: pulumi.Output[str]
@@ -46,13 +57,26 @@ class StorageOutputs:
 
 
 def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
-    component = pulumi.ComponentResource("payment:storage:Storage", "storage")
+    """The access-log bucket first, then the transaction-log bucket that logs into it."""
+    scope = component_scope("storage")
     account_id = aws.get_caller_identity_output(
-        opts=pulumi.InvokeOutputOptions(parent=component)
+        opts=pulumi.InvokeOutputOptions(parent=scope.component)
     ).account_id
-    lifecycle = profile.storage
+    access = _access_log_bucket(profile, account_id, scope)
+    transaction = _transaction_log_bucket(profile, keys, account_id, access, scope)
+    return scope.finish(
+        StorageOutputs(
+            transaction_log_bucket_name=transaction.bucket.bucket,
+            transaction_log_bucket_arn=transaction.bucket.arn,
+            access_log_bucket_name=access.bucket.bucket,
+            access_log_bucket_arn=access.bucket.arn,
+        )
+    )
 
-    transaction_name = global_name(profile.name("transaction-logs"), account_id)
+
+def _access_log_bucket(
+    profile: Profile, account_id: pulumi.Output[str], scope: Scope
+) -> SecureBucket:
     access_name = global_name(profile.name("access-logs"), account_id)
     # Logging source buckets: this module's transaction-log bucket and the audit builder's trail
     # bucket (named by the same helper), so only they can write into the access-log bucket.
@@ -61,8 +85,7 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
         for service in ("transaction-logs", "trail-logs-bucket")
     ]
     access_arn = arn_of(access_name)
-
-    access = secure_bucket(
+    return secure_bucket(
         "access-logs",
         access_name,
         # NOTE: S3 server access logging cannot deliver to a bucket whose default encryption is
@@ -73,7 +96,7 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
             lifecycle_rule(
                 "expire-access-logs",
                 expire_days=profile.observability.audit_log_retention_days,
-                noncurrent_days=lifecycle.noncurrent_expiration_days,
+                noncurrent_days=profile.storage.noncurrent_expiration_days,
             )
         ],
         statements=[
@@ -91,12 +114,21 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
                 },
             }
         ],
-        parent=component,
+        parent=scope.component,
     )
 
-    transaction = secure_bucket(
+
+def _transaction_log_bucket(
+    profile: Profile,
+    keys: KeysOutputs,
+    account_id: pulumi.Output[str],
+    access: SecureBucket,
+    scope: Scope,
+) -> SecureBucket:
+    lifecycle = profile.storage
+    return secure_bucket(
         "transaction-logs",
-        transaction_name,
+        global_name(profile.name("transaction-logs"), account_id),
         encryption=kms_encryption(keys.data_key_arn),
         lifecycle_rules=[
             lifecycle_rule(
@@ -110,25 +142,10 @@ def build(profile: Profile, keys: KeysOutputs) -> StorageOutputs:
             )
         ],
         statements=[],
-        parent=component,
+        parent=scope.component,
         access_log_bucket=access.bucket.id,
         access_log_prefix=TRANSACTION_LOGS_PREFIX,
         access_log_partitioned=True,
         # Delivery is only permitted once the target's policy grants the logging service.
         access_log_depends_on=[access.policy],
     )
-    transaction_bucket, access_bucket = transaction.bucket, access.bucket
-
-    outputs = StorageOutputs(
-        transaction_log_bucket_name=transaction_bucket.bucket,
-        transaction_log_bucket_arn=transaction_bucket.arn,
-        access_log_bucket_name=access_bucket.bucket,
-        access_log_bucket_arn=access_bucket.arn,
-    )
-    component.register_outputs(
-        {
-            "transaction_log_bucket_name": outputs.transaction_log_bucket_name,
-            "access_log_bucket_name": outputs.access_log_bucket_name,
-        }
-    )
-    return outputs
