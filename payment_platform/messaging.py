@@ -1,5 +1,5 @@
 """SQS payment queue with DLQ, SNS events topic fanning out to a notifications queue, and the
-alerts topic for alarms (issue 5).
+alerts topic for alarms.
 
 Creates, under one `payment:messaging:Messaging` component:
 - the payment queue (API -> worker) and its dead-letter queue, with a redrive policy
@@ -29,6 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
+from payment_platform.component import Scope, component_scope
 from payment_platform.iam import deny_insecure_transport, policy_document
 from payment_platform.keys import KeysOutputs
 
@@ -52,6 +53,24 @@ _SNS_ACTIONS = [
 
 @dataclass(frozen=True)
 class MessagingOutputs:
+    """The queues and topics, for the tasks' grants and environment and for the alarms.
+
+    Attributes:
+        payment_queue_url: URL of the payment queue (API -> worker).
+        payment_queue_arn: ARN of the payment queue (task role grants).
+        payment_queue_name: Name of the payment queue (alarm dimension, scaling metric).
+        payment_dlq_url: URL of the payment dead-letter queue (redrive).
+        payment_dlq_arn: ARN of the payment dead-letter queue.
+        payment_dlq_name: Name of the payment dead-letter queue (alarm dimension).
+        notifications_queue_url: URL of the queue subscribed to the payment-events topic.
+        notifications_queue_arn: ARN of the notifications queue.
+        notifications_queue_name: Name of the notifications queue.
+        notifications_dlq_arn: ARN of the notifications dead-letter queue.
+        notifications_dlq_name: Name of the notifications dead-letter queue (alarm dimension).
+        events_topic_arn: ARN of the payment-events topic the worker publishes to.
+        alerts_topic_arn: ARN of the topic every alarm notifies.
+    """
+
     payment_queue_url: pulumi.Output[str]
     payment_queue_arn: pulumi.Output[str]
     payment_queue_name: pulumi.Output[str]
@@ -67,87 +86,144 @@ class MessagingOutputs:
     alerts_topic_arn: pulumi.Output[str]
 
 
+@dataclass(frozen=True)
+class _QueuePair:
+    """A queue and its dead-letter queue."""
+
+    queue: aws.sqs.Queue
+    dlq: aws.sqs.Queue
+
+
 def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
-    component = pulumi.ComponentResource("payment:messaging:Messaging", "messaging")
-    child = pulumi.ResourceOptions(parent=component)
-    named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
+    """Payment queue and DLQ, the events topic with its notifications queue, the alerts topic."""
+    scope = component_scope("messaging")
+    payments = _payment_queues(profile, keys, scope)
+    events = aws.sns.Topic(
+        "events",
+        name=profile.name("events"),
+        kms_master_key_id=keys.messaging_key_arn,
+        opts=scope.named,
+    )
+    _topic_policy("events-policy", events, scope)
+    notifications = _notifications(profile, keys, events, scope)
+    alerts = _alerts(profile, keys, scope)
+    return scope.finish(
+        MessagingOutputs(
+            payment_queue_url=payments.queue.url,
+            payment_queue_arn=payments.queue.arn,
+            payment_queue_name=payments.queue.name,
+            payment_dlq_url=payments.dlq.url,
+            payment_dlq_arn=payments.dlq.arn,
+            payment_dlq_name=payments.dlq.name,
+            notifications_queue_url=notifications.queue.url,
+            notifications_queue_arn=notifications.queue.arn,
+            notifications_queue_name=notifications.queue.name,
+            notifications_dlq_arn=notifications.dlq.arn,
+            notifications_dlq_name=notifications.dlq.name,
+            events_topic_arn=events.arn,
+            alerts_topic_arn=alerts.arn,
+        )
+    )
+
+
+def _queue(
+    profile: Profile,
+    keys: KeysOutputs,
+    logical: str,
+    service: str,
+    retention: int,
+    scope: Scope,
+    dlq: aws.sqs.Queue | None = None,
+) -> aws.sqs.Queue:
     m = profile.messaging
-    account_id = aws.get_caller_identity_output().account_id
+    return aws.sqs.Queue(
+        logical,
+        name=profile.name(service),
+        kms_master_key_id=keys.messaging_key_arn,
+        kms_data_key_reuse_period_seconds=KMS_DATA_KEY_REUSE_SECONDS,
+        # NOTE: the visibility timeout must exceed the worker's longest processing time
+        # (payment provider call + database commit, well under 60 s; profile default 180 s),
+        # or a message still being processed reappears and a second worker picks it up.
+        visibility_timeout_seconds=m.visibility_timeout_seconds,
+        receive_wait_time_seconds=m.receive_wait_seconds,  # long polling: fewer empty receives
+        message_retention_seconds=retention,
+        redrive_policy=(
+            None
+            if dlq is None
+            else pulumi.Output.json_dumps(
+                {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": m.max_receive_count}
+            )
+        ),
+        opts=scope.named,
+    )
 
-    def queue(
-        logical: str, service: str, retention: int, dlq: aws.sqs.Queue | None = None
-    ) -> aws.sqs.Queue:
-        return aws.sqs.Queue(
-            logical,
-            name=profile.name(service),
-            kms_master_key_id=keys.messaging_key_arn,
-            kms_data_key_reuse_period_seconds=KMS_DATA_KEY_REUSE_SECONDS,
-            # NOTE: the visibility timeout must exceed the worker's longest processing time
-            # (payment provider call + database commit, well under 60 s; profile default 180 s),
-            # or a message still being processed reappears and a second worker picks it up.
-            visibility_timeout_seconds=m.visibility_timeout_seconds,
-            receive_wait_time_seconds=m.receive_wait_seconds,  # long polling: fewer empty receives
-            message_retention_seconds=retention,
-            redrive_policy=(
-                None
-                if dlq is None
-                else pulumi.Output.json_dumps(
-                    {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": m.max_receive_count}
-                )
-            ),
-            opts=named,
-        )
 
-    def queue_policy(logical: str, q: aws.sqs.Queue, *extra: dict[str, Any]) -> aws.sqs.QueuePolicy:
-        return aws.sqs.QueuePolicy(
-            logical,
-            queue_url=q.url,
-            policy=policy_document([deny_insecure_transport("sqs:*", q.arn), *extra]),
-            opts=child,
-        )
-
-    def allow_redrive_from(logical: str, dlq: aws.sqs.Queue, source: aws.sqs.Queue) -> None:
-        # NOTE: the DLQ names its source queue while the source names its DLQ: a cycle if both are
-        # set on the queues themselves. A separate redrive-allow resource breaks it.
-        aws.sqs.RedriveAllowPolicy(
-            logical,
-            queue_url=dlq.url,
-            redrive_allow_policy=pulumi.Output.json_dumps(
-                {"redrivePermission": "byQueue", "sourceQueueArns": [source.arn]}
-            ),
-            opts=child,
-        )
-
-    def topic_policy(logical: str, t: aws.sns.Topic, *extra: dict[str, Any]) -> None:
-        aws.sns.TopicPolicy(
-            logical,
-            arn=t.arn,
-            policy=policy_document([deny_insecure_transport(_SNS_ACTIONS, t.arn), *extra]),
-            opts=child,
-        )
-
+def _queue_pair(
+    profile: Profile,
+    keys: KeysOutputs,
+    logical: str,
+    dlq_logical: str,
+    service: str,
+    scope: Scope,
+) -> _QueuePair:
+    """A queue and its dead-letter queue (`<service>-dlq`), redriving into it."""
     # NOTE: for standard queues a message keeps its original enqueue time when moved to the DLQ,
     # so the DLQ's retention must be longer than the source's: 14 days, the maximum.
-    payment_dlq = queue("payment-dlq", "queue-dlq", DLQ_RETENTION_SECONDS)
-    payment_queue = queue("payment-queue", "queue", m.message_retention_seconds, payment_dlq)
-    allow_redrive_from("payment-dlq-redrive-allow", payment_dlq, payment_queue)
-    queue_policy("payment-queue-policy", payment_queue)
-    queue_policy("payment-dlq-policy", payment_dlq)
-
-    events = aws.sns.Topic(
-        "events", name=profile.name("events"), kms_master_key_id=keys.messaging_key_arn, opts=named
+    retention = profile.messaging.message_retention_seconds
+    dlq = _queue(profile, keys, dlq_logical, f"{service}-dlq", DLQ_RETENTION_SECONDS, scope)
+    queue = _queue(profile, keys, logical, service, retention, scope, dlq)
+    # NOTE: the DLQ names its source queue while the source names its DLQ: a cycle if both are
+    # set on the queues themselves. A separate redrive-allow resource breaks it.
+    aws.sqs.RedriveAllowPolicy(
+        f"{dlq_logical}-redrive-allow",
+        queue_url=dlq.url,
+        redrive_allow_policy=pulumi.Output.json_dumps(
+            {"redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}
+        ),
+        opts=scope.child,
     )
-    topic_policy("events-policy", events)
+    return _QueuePair(queue=queue, dlq=dlq)
 
-    notifications_dlq = queue("notifications-dlq", "notifications-dlq", DLQ_RETENTION_SECONDS)
-    notifications = queue(
-        "notifications", "notifications", m.message_retention_seconds, notifications_dlq
+
+def _queue_policy(
+    logical: str, q: aws.sqs.Queue, scope: Scope, *extra: dict[str, Any]
+) -> aws.sqs.QueuePolicy:
+    return aws.sqs.QueuePolicy(
+        logical,
+        queue_url=q.url,
+        policy=policy_document([deny_insecure_transport("sqs:*", q.arn), *extra]),
+        opts=scope.child,
     )
-    allow_redrive_from("notifications-dlq-redrive-allow", notifications_dlq, notifications)
-    queue_policy("notifications-dlq-policy", notifications_dlq)
-    notifications_policy = queue_policy(
+
+
+def _topic_policy(logical: str, t: aws.sns.Topic, scope: Scope, *extra: dict[str, Any]) -> None:
+    aws.sns.TopicPolicy(
+        logical,
+        arn=t.arn,
+        policy=policy_document([deny_insecure_transport(_SNS_ACTIONS, t.arn), *extra]),
+        opts=scope.child,
+    )
+
+
+def _payment_queues(profile: Profile, keys: KeysOutputs, scope: Scope) -> _QueuePair:
+    """The payment queue (API -> worker) and its DLQ, both TLS-only."""
+    pair = _queue_pair(profile, keys, "payment-queue", "payment-dlq", "queue", scope)
+    _queue_policy("payment-queue-policy", pair.queue, scope)
+    _queue_policy("payment-dlq-policy", pair.dlq, scope)
+    return pair
+
+
+def _notifications(
+    profile: Profile, keys: KeysOutputs, events: aws.sns.Topic, scope: Scope
+) -> _QueuePair:
+    """The notifications queue and DLQ, subscribed to the events topic (the only sender)."""
+    pair = _queue_pair(profile, keys, "notifications", "notifications-dlq", "notifications", scope)
+    notifications = pair.queue
+    _queue_policy("notifications-dlq-policy", pair.dlq, scope)
+    notifications_policy = _queue_policy(
         "notifications-policy",
         notifications,
+        scope,
         {
             "Sid": "AllowEventsTopic",
             "Effect": "Allow",
@@ -167,18 +243,27 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
         protocol="sqs",
         endpoint=notifications.arn,
         raw_message_delivery=True,
-        opts=pulumi.ResourceOptions(parent=component, depends_on=[notifications_policy]),
+        opts=scope.opts(depends_on=[notifications_policy]),
     )
+    return pair
 
+
+def _alerts(profile: Profile, keys: KeysOutputs, scope: Scope) -> aws.sns.Topic:
+    """The topic alarms publish to, with an e-mail subscription where one is configured."""
+    account_id = aws.get_caller_identity_output().account_id
     # NOTE: CloudWatch alarms can publish to this KMS-encrypted topic only because the messaging
     # key's policy grants cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey*; without
     # that grant alarms fail to notify, silently.
     alerts = aws.sns.Topic(
-        "alerts", name=profile.name("alerts"), kms_master_key_id=keys.messaging_key_arn, opts=named
+        "alerts",
+        name=profile.name("alerts"),
+        kms_master_key_id=keys.messaging_key_arn,
+        opts=scope.named,
     )
-    topic_policy(
+    _topic_policy(
         "alerts-policy",
         alerts,
+        scope,
         {
             "Sid": "AllowCloudWatchAlarms",
             "Effect": "Allow",
@@ -197,31 +282,6 @@ def build(profile: Profile, keys: KeysOutputs) -> MessagingOutputs:
             topic=alerts.arn,
             protocol="email",
             endpoint=profile.deployment.alert_email,
-            opts=child,
+            opts=scope.child,
         )
-
-    outputs = MessagingOutputs(
-        payment_queue_url=payment_queue.url,
-        payment_queue_arn=payment_queue.arn,
-        payment_queue_name=payment_queue.name,
-        payment_dlq_url=payment_dlq.url,
-        payment_dlq_arn=payment_dlq.arn,
-        payment_dlq_name=payment_dlq.name,
-        notifications_queue_url=notifications.url,
-        notifications_queue_arn=notifications.arn,
-        notifications_queue_name=notifications.name,
-        notifications_dlq_arn=notifications_dlq.arn,
-        notifications_dlq_name=notifications_dlq.name,
-        events_topic_arn=events.arn,
-        alerts_topic_arn=alerts.arn,
-    )
-    component.register_outputs(
-        {
-            "payment_queue_url": payment_queue.url,
-            "payment_dlq_url": payment_dlq.url,
-            "notifications_queue_url": notifications.url,
-            "events_topic_arn": events.arn,
-            "alerts_topic_arn": alerts.arn,
-        }
-    )
-    return outputs
+    return alerts
