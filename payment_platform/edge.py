@@ -1,4 +1,4 @@
-"""Internet-facing HTTPS load balancer, certificate and WAF (issue 6).
+"""Internet-facing HTTPS load balancer, certificate and WAF.
 
 Creates, under one `payment:edge:Edge` component:
 - the ALB access-log bucket (a `buckets.secure_bucket`: versioned, public access blocked, ACLs
@@ -35,6 +35,7 @@ from payment_platform.buckets import (
     s3_managed_encryption,
     secure_bucket,
 )
+from payment_platform.component import Scope, component_scope
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
@@ -53,6 +54,20 @@ CERT_EARLY_RENEWAL_HOURS = 30 * 24
 
 @dataclass(frozen=True)
 class EdgeOutputs:
+    """The load balancer, its listener and target group, and the web ACL in front of it.
+
+    Attributes:
+        alb_arn: ARN of the load balancer.
+        alb_arn_suffix: The ALB's ARN suffix (CloudWatch `LoadBalancer` dimension).
+        alb_dns_name: The ALB's public DNS name.
+        https_url: `https://` plus the ALB's DNS name, for smoke tests and operators.
+        https_listener_arn: ARN of the HTTPS listener (services wait for it).
+        target_group_arn: ARN of the API target group the service registers tasks in.
+        target_group_arn_suffix: The target group's ARN suffix (`TargetGroup` dimension).
+        web_acl_arn: ARN of the WAF web ACL associated with the ALB.
+        web_acl_name: Name of the web ACL (WAF metric dimension).
+    """
+
     alb_arn: pulumi.Output[str]
     alb_arn_suffix: pulumi.Output[str]
     alb_dns_name: pulumi.Output[str]
@@ -211,17 +226,39 @@ def build(
     profile: Profile, logs: LogsOutputs, network: NetworkOutputs, security: SecurityOutputs
 ) -> EdgeOutputs:
     """Create the HTTPS edge of the platform: ALB, listeners, target group, certificate, WAF."""
-    component = pulumi.ComponentResource("payment:edge:Edge", "edge")
-    opts = pulumi.ResourceOptions(parent=component)
-    named = pulumi.ResourceOptions(parent=component, delete_before_replace=True)
+    scope = component_scope("edge")
     account_id = aws.get_caller_identity_output().account_id
+    logs_bucket = _alb_log_bucket(profile, account_id, scope.component)
+    alb = _load_balancer(profile, network, security, logs_bucket, scope)
+    target_group = _target_group(profile, network, scope)
+    https = _listeners(profile, alb, target_group, scope)
+    acl = _waf(profile, logs, alb, scope)
+    return scope.finish(
+        EdgeOutputs(
+            alb_arn=alb.arn,
+            alb_arn_suffix=alb.arn_suffix,
+            alb_dns_name=alb.dns_name,
+            https_url=pulumi.Output.concat("https://", alb.dns_name),
+            https_listener_arn=https.arn,
+            target_group_arn=target_group.arn,
+            target_group_arn_suffix=target_group.arn_suffix,
+            web_acl_arn=acl.arn,
+            web_acl_name=acl.name,
+        )
+    )
 
-    logs_bucket = _alb_log_bucket(profile, account_id, component)
-    log_bucket, log_policy = logs_bucket.bucket, logs_bucket.policy
 
+def _load_balancer(
+    profile: Profile,
+    network: NetworkOutputs,
+    security: SecurityOutputs,
+    logs_bucket: SecureBucket,
+    scope: Scope,
+) -> aws.lb.LoadBalancer:
+    """The internet-facing ALB in the public subnets, logging to its bucket."""
     # NOTE: load balancer and target group names are limited to 32 characters; the profile
     # rejects a suffix that would push "payment-alb-<suffix>" or "payment-api-tg-<suffix>" past it.
-    alb = aws.lb.LoadBalancer(
+    return aws.lb.LoadBalancer(
         "api",
         name=profile.name("alb"),
         internal=False,
@@ -234,16 +271,19 @@ def build(
         idle_timeout=profile.edge.idle_timeout_seconds,
         enable_http2=True,
         enable_deletion_protection=False,
-        access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=log_bucket.id, enabled=True),
+        access_logs=aws.lb.LoadBalancerAccessLogsArgs(bucket=logs_bucket.bucket.id, enabled=True),
         # NOTE: the ALB verifies it can write to the log bucket at creation; without the bucket
         # policy in place first it fails with "Access Denied for bucket".
-        opts=pulumi.ResourceOptions.merge(named, pulumi.ResourceOptions(depends_on=[log_policy])),
+        opts=scope.opts(delete_before_replace=True, depends_on=[logs_bucket.policy]),
     )
 
+
+def _target_group(profile: Profile, network: NetworkOutputs, scope: Scope) -> aws.lb.TargetGroup:
+    """The API target group: Fargate tasks by IP, health-checked on the app's path."""
     interval = profile.edge.health_check_interval_seconds
     # NOTE: replacing a named target group while a listener forwards to it fails until the
     # listener moves; delete_before_replace at least avoids the name collision.
-    target_group = aws.lb.TargetGroup(
+    return aws.lb.TargetGroup(
         "api",
         name=profile.name("api-tg"),
         target_type="ip",  # Fargate awsvpc tasks register by IP
@@ -262,20 +302,25 @@ def build(
             healthy_threshold=profile.edge.healthy_threshold,
             unhealthy_threshold=profile.edge.unhealthy_threshold,
         ),
-        opts=named,
+        opts=scope.named,
     )
 
+
+def _listeners(
+    profile: Profile, alb: aws.lb.LoadBalancer, target_group: aws.lb.TargetGroup, scope: Scope
+) -> aws.lb.Listener:
+    """HTTPS forwarding to the API, and HTTP that only redirects to HTTPS; returns HTTPS."""
     https = aws.lb.Listener(
         "https",
         load_balancer_arn=alb.arn,
         port=HTTPS_PORT,
         protocol="HTTPS",
         ssl_policy=profile.edge.ssl_policy,
-        certificate_arn=_certificate_arn(profile, opts),
+        certificate_arn=_certificate_arn(profile, scope.child),
         default_actions=[
             aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
         ],
-        opts=opts,
+        opts=scope.child,
     )
     aws.lb.Listener(
         "http",
@@ -290,11 +335,17 @@ def build(
                 ),
             )
         ],
-        opts=opts,
+        opts=scope.child,
     )
+    return https
 
-    acl = _web_acl(profile, opts)
-    aws.wafv2.WebAclAssociation("api", resource_arn=alb.arn, web_acl_arn=acl.arn, opts=opts)
+
+def _waf(
+    profile: Profile, logs: LogsOutputs, alb: aws.lb.LoadBalancer, scope: Scope
+) -> aws.wafv2.WebAcl:
+    """The web ACL, associated with the ALB, logging with the Authorization header redacted."""
+    acl = _web_acl(profile, scope.child)
+    aws.wafv2.WebAclAssociation("api", resource_arn=alb.arn, web_acl_arn=acl.arn, opts=scope.child)
     # NOTE: WAF only logs to a log group whose name starts with "aws-waf-logs-", given by its ARN
     # without the ":*" suffix; the Authorization header is redacted so tokens never reach logs.
     aws.wafv2.WebAclLoggingConfiguration(
@@ -308,29 +359,6 @@ def build(
                 )
             )
         ],
-        opts=opts,
+        opts=scope.child,
     )
-
-    outputs = EdgeOutputs(
-        alb_arn=alb.arn,
-        alb_arn_suffix=alb.arn_suffix,
-        alb_dns_name=alb.dns_name,
-        https_url=pulumi.Output.concat("https://", alb.dns_name),
-        https_listener_arn=https.arn,
-        target_group_arn=target_group.arn,
-        target_group_arn_suffix=target_group.arn_suffix,
-        web_acl_arn=acl.arn,
-        web_acl_name=acl.name,
-    )
-    component.register_outputs(
-        {
-            "alb_arn": outputs.alb_arn,
-            "alb_dns_name": outputs.alb_dns_name,
-            "https_url": outputs.https_url,
-            "https_listener_arn": outputs.https_listener_arn,
-            "target_group_arn": outputs.target_group_arn,
-            "web_acl_arn": outputs.web_acl_arn,
-            "alb_log_bucket": log_bucket.bucket,
-        }
-    )
-    return outputs
+    return acl
