@@ -99,7 +99,7 @@ def s3_managed_encryption() -> aws.s3.BucketServerSideEncryptionConfigurationRul
     NOTE: ALB access-log delivery only supports SSE-S3 (AES256); a bucket default of SSE-KMS
     makes delivery fail silently. S3 server access logging likewise cannot deliver to a bucket
     whose default encryption is SSE-KMS (only SSE-S3 is supported for the target). These log
-    buckets are the only ones not on a customer key (SECURITY.md).
+    buckets are the only ones not on a customer key (a deliberate exception of the baseline).
     """
     return aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
         apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
@@ -133,6 +133,69 @@ def secure_bucket(
         force_destroy=True,  # destroyable environments: objects and versions go with the bucket
         opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
     )
+    public_access, versioning = _lock_down(logical, bucket, opts)
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{logical}-encryption", bucket=bucket.id, rules=[encryption], opts=opts
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{logical}-lifecycle",
+        bucket=bucket.id,
+        rules=list(lifecycle_rules),
+        # NOTE: noncurrent-version rules only act on a versioned bucket: enable versioning first.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
+    )
+    if access_log_bucket is not None:
+        _access_logging(
+            logical,
+            bucket,
+            parent,
+            target=access_log_bucket,
+            prefix=access_log_prefix or f"{logical}/",
+            partitioned=access_log_partitioned,
+            depends_on=access_log_depends_on,
+        )
+    policy = aws.s3.BucketPolicy(
+        f"{logical}-policy",
+        bucket=bucket.id,
+        policy=policy_document([*statements, tls_only_statement(bucket.arn)]),
+        # NOTE: PutBucketPolicy racing PutPublicAccessBlock on the same bucket fails with
+        # OperationAborted ("conflicting conditional operation"); order them.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access]),
+    )
+    return SecureBucket(bucket=bucket, policy=policy)
+
+
+def _access_logging(
+    logical: str,
+    bucket: aws.s3.Bucket,
+    parent: pulumi.Resource,
+    *,
+    target: pulumi.Input[str],
+    prefix: str,
+    partitioned: bool,
+    depends_on: Sequence[pulumi.Resource],
+) -> None:
+    """Server access logs of `bucket` into `target` under `prefix` (date-partitioned or not)."""
+    aws.s3.BucketLogging(
+        f"{logical}-logging",
+        bucket=bucket.id,
+        target_bucket=target,
+        target_prefix=prefix,
+        target_object_key_format=aws.s3.BucketLoggingTargetObjectKeyFormatArgs(
+            partitioned_prefix=aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixArgs(
+                partition_date_source="EventTime"
+            )
+        )
+        if partitioned
+        else None,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+
+
+def _lock_down(
+    logical: str, bucket: aws.s3.Bucket, opts: pulumi.ResourceOptions
+) -> tuple[aws.s3.BucketPublicAccessBlock, aws.s3.BucketVersioning]:
+    """All four public-access blocks, ACLs off, versioning on; later settings wait for them."""
     public_access = aws.s3.BucketPublicAccessBlock(
         f"{logical}-public-access",
         bucket=bucket.id,
@@ -156,37 +219,4 @@ def secure_bucket(
         ),
         opts=opts,
     )
-    aws.s3.BucketServerSideEncryptionConfiguration(
-        f"{logical}-encryption", bucket=bucket.id, rules=[encryption], opts=opts
-    )
-    aws.s3.BucketLifecycleConfiguration(
-        f"{logical}-lifecycle",
-        bucket=bucket.id,
-        rules=list(lifecycle_rules),
-        # NOTE: noncurrent-version rules only act on a versioned bucket: enable versioning first.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[versioning]),
-    )
-    if access_log_bucket is not None:
-        aws.s3.BucketLogging(
-            f"{logical}-logging",
-            bucket=bucket.id,
-            target_bucket=access_log_bucket,
-            target_prefix=access_log_prefix or f"{logical}/",
-            target_object_key_format=aws.s3.BucketLoggingTargetObjectKeyFormatArgs(
-                partitioned_prefix=aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixArgs(
-                    partition_date_source="EventTime"
-                )
-            )
-            if access_log_partitioned
-            else None,
-            opts=pulumi.ResourceOptions(parent=parent, depends_on=list(access_log_depends_on)),
-        )
-    policy = aws.s3.BucketPolicy(
-        f"{logical}-policy",
-        bucket=bucket.id,
-        policy=policy_document([*statements, tls_only_statement(bucket.arn)]),
-        # NOTE: PutBucketPolicy racing PutPublicAccessBlock on the same bucket fails with
-        # OperationAborted ("conflicting conditional operation"); order them.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[public_access]),
-    )
-    return SecureBucket(bucket=bucket, policy=policy)
+    return public_access, versioning

@@ -19,6 +19,59 @@ def load_profile(env: str, suffix: str | None = None) -> Profile:
     return config.load(stack_config(env, suffix), stack_file=f"Pulumi.{env}.yaml", root=ROOT)
 
 
+def _run(program: Callable[[], object], env: str) -> Graph:
+    def call() -> None:
+        program()
+
+    return run_program(call, env=env)
+
+
+class Graphs:
+    """Graphs of the committed stacks, each recorded once per test session and then shared.
+
+    Sharing is safe because a Graph is frozen data. Only committed configuration is cached: a
+    test that records with overrides (a changed profile, extra stack config) uses `run_builder`
+    or `offline.recorder.record` directly, and those never touch this cache.
+    """
+
+    def __init__(self) -> None:
+        self._environments: dict[tuple[str, str | None], Graph] = {}
+        self._builders: dict[tuple[str, str], Graph] = {}
+
+    def environment(self, env: str, suffix: str | None = None) -> Graph:
+        """The whole program (`__main__.py`) for a committed stack."""
+        key = (env, suffix)
+        if key not in self._environments:
+            self._environments[key] = record(env, suffix)
+        return self._environments[key]
+
+    def builder(self, key: str, env: str, program: Callable[[Profile], object]) -> Graph:
+        """`program(load_profile(env))` run under the recording mocks, cached by `(key, env)`.
+
+        `key` names the program (by convention the builder module, e.g. "audit") and must not
+        be reused for a different one; `program` runs only on the first request, and is handed
+        the committed profile, so the cached graph never reflects a test's overrides.
+        """
+        if (key, env) not in self._builders:
+            profile = load_profile(env)
+            self._builders[(key, env)] = _run(lambda: program(profile), env)
+        return self._builders[(key, env)]
+
+
+_GRAPHS = Graphs()
+
+
+@pytest.fixture(scope="session")
+def graphs() -> Graphs:
+    """The session's one graph cache (`environment_graph` reads the same one)."""
+    return _GRAPHS
+
+
+def environment_graph(env: str, suffix: str | None = None) -> Graph:
+    """The whole program's graph for an environment, synthesised once per test session."""
+    return _GRAPHS.environment(env, suffix)
+
+
 @pytest.fixture(autouse=True)
 def _no_env_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose the environment explicitly; a developer's shell must not leak into them."""
@@ -40,25 +93,11 @@ def run_builder() -> Callable[..., Graph]:
     """Run a function that calls one builder under the recording mocks; return the graph."""
 
     def run(program: Callable[[], object], env: str = "dev") -> Graph:
-        def call() -> None:
-            program()
-
-        return run_program(call, env=env)
+        return _run(program, env)
 
     return run
 
 
-_GRAPHS: dict[tuple[str, str | None], Graph] = {}
-
-
-def environment_graph(env: str, suffix: str | None = None) -> Graph:
-    """The whole program's graph for an environment, synthesised once per test session."""
-    key = (env, suffix)
-    if key not in _GRAPHS:
-        _GRAPHS[key] = record(env, suffix)
-    return _GRAPHS[key]
-
-
 @pytest.fixture
-def graph(env: str) -> Graph:
-    return environment_graph(env)
+def graph(graphs: Graphs, env: str) -> Graph:
+    return graphs.environment(env)

@@ -12,12 +12,12 @@ import pytest
 from offline import cli, diagram
 from offline.diagram import DATA, LOGS, TRAFFIC, Diagram
 from offline.recorder import ROOT
-from tests.conftest import environment_graph, load_profile
+from tests.conftest import Graphs, load_profile
 
 
 @pytest.fixture(scope="module")
-def prod() -> Diagram:
-    return diagram.build(environment_graph("prod"))
+def prod(graphs: Graphs) -> Diagram:
+    return diagram.build(graphs.environment("prod"))
 
 
 def _edge(d: Diagram, source: str, target: str) -> diagram.Edge:
@@ -26,8 +26,8 @@ def _edge(d: Diagram, source: str, target: str) -> diagram.Edge:
     return found[0]
 
 
-def test_committed_diagram_matches_a_fresh_render() -> None:
-    stale = diagram.stale(diagram.rendered(environment_graph("prod")))
+def test_committed_diagram_matches_a_fresh_render(graphs: Graphs) -> None:
+    stale = diagram.stale(diagram.rendered(graphs.environment("prod")))
     assert not stale, (
         f"stale: {', '.join(p.name for p in stale)}; run `python -m offline diagram` and commit"
     )
@@ -84,15 +84,17 @@ def test_counted_families_collapse_with_their_count(prod: Diagram) -> None:
     assert prod.find(diagram.INTERFACE_ENDPOINTS).count > 1
 
 
-def test_render_is_deterministic(prod: Diagram) -> None:
-    again = diagram.build(environment_graph("prod"))
+def test_render_is_deterministic(graphs: Graphs, prod: Diagram) -> None:
+    again = diagram.build(graphs.environment("prod"))
     assert diagram.render_mermaid(again) == diagram.render_mermaid(prod)
     assert diagram.render_dot(again) == diagram.render_dot(prod)
     assert list(prod.edges) == sorted(prod.edges)
 
 
-def test_check_exits_1_when_stale(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(diagram, "record", lambda env: environment_graph(env))
+def test_check_exits_1_when_stale(
+    graphs: Graphs, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(diagram, "record", lambda env: graphs.environment(env))
     assert cli.main(["diagram", "--check"]) == 0
     old = tmp_path / "architecture.mmd"
     old.write_text("flowchart LR\n")
@@ -112,9 +114,9 @@ def test_embed_replaces_only_the_marked_block() -> None:
         diagram.embed("# no markers\n", "flowchart LR\n")
 
 
-def test_operations_doc_covers_every_alarm() -> None:
+def test_operations_doc_covers_every_alarm(graphs: Graphs) -> None:
     operations = (ROOT / "docs" / "operations.md").read_text()
-    alarms = environment_graph("prod").of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    alarms = graphs.environment("prod").of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     assert alarms
     missing = [a.name for a in alarms if f"| `{a.name}` |" not in operations]
     assert not missing, f"docs/operations.md has no row for alarms {missing}"

@@ -17,7 +17,7 @@ from offline.recorder import ROOT, record
 from offline.shape import differences, family, shape
 from offline.snapshot import render
 from resource_graph import Graph
-from tests.conftest import ENVIRONMENTS, environment_graph
+from tests.conftest import ENVIRONMENTS, Graphs
 
 
 class GraphSnapshot(SingleFileSnapshotExtension):
@@ -28,25 +28,25 @@ class GraphSnapshot(SingleFileSnapshotExtension):
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_snapshot(env: str, snapshot: SnapshotAssertion) -> None:
-    assert render(environment_graph(env)) == snapshot.use_extension(GraphSnapshot)
+def test_snapshot(graphs: Graphs, env: str, snapshot: SnapshotAssertion) -> None:
+    assert render(graphs.environment(env)) == snapshot.use_extension(GraphSnapshot)
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS[1:])
-def test_structurally_identical_to_dev(env: str) -> None:
-    diff = differences(environment_graph("dev"), environment_graph(env))
+def test_structurally_identical_to_dev(graphs: Graphs, env: str) -> None:
+    diff = differences(graphs.environment("dev"), graphs.environment(env))
     assert not diff, "environments diverge structurally:\n" + "\n".join(diff)
 
 
-def test_environments_differ_in_counts_where_config_says() -> None:
-    dev, prod = shape(environment_graph("dev")), shape(environment_graph("prod"))
+def test_environments_differ_in_counts_where_config_says(graphs: Graphs) -> None:
+    dev, prod = shape(graphs.environment("dev")), shape(graphs.environment("prod"))
     assert set(dev.families) == set(prod.families)
     grew = {fam for fam in dev.families if prod.families[fam] > dev.families[fam]}
     assert any("aws:ec2/subnet:Subnet" in fam for fam in grew)  # 2 AZs -> 3
     assert any("aws:rds/clusterInstance:ClusterInstance" in fam for fam in grew)  # readers
 
 
-def test_per_deployment_choices_keep_the_shape() -> None:
+def test_per_deployment_choices_keep_the_shape(graphs: Graphs) -> None:
     # prod with a real certificate and no alert e-mail is still the same platform.
     prod = record(
         "prod",
@@ -59,20 +59,20 @@ def test_per_deployment_choices_keep_the_shape() -> None:
         },
     )
     assert not prod.of_type("tls:index/selfSignedCert:SelfSignedCert")
-    assert differences(environment_graph("dev"), prod) == []
+    assert differences(graphs.environment("dev"), prod) == []
 
 
-def test_prebuilt_image_changes_only_where_tasks_pull_from() -> None:
+def test_prebuilt_image_changes_only_where_tasks_pull_from(graphs: Graphs) -> None:
     image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/payment-api-prod:{'a' * 12}"
     prod = record("prod", overrides={"payment:imageUri": image})
     assert not prod.of_type("docker-build:index:Image")
-    diff = differences(environment_graph("dev"), prod)
+    diff = differences(graphs.environment("dev"), prod)
     # The pull grant and the task definitions name the given image, not this stack's build.
     assert diff and all("aws:ecr/repository:Repository:api only in dev" in line for line in diff)
 
 
-def test_identity_check_reports_a_difference() -> None:
-    dev = environment_graph("dev")
+def test_identity_check_reports_a_difference(graphs: Graphs) -> None:
+    dev = graphs.environment("dev")
     trimmed = Graph(dev.env, dev.suffix, dev.resources[:-1], dev.outputs)
     diff = differences(dev, trimmed)
     assert diff and dev.resources[-1].type in diff[0]
@@ -95,7 +95,7 @@ def _copy_project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_new_environment_is_config_only(tmp_path: Path) -> None:
+def test_new_environment_is_config_only(graphs: Graphs, tmp_path: Path) -> None:
     root = _copy_project(tmp_path)
     (root / "environments/qa.toml").write_text(
         '[network]\nvpc_cidr = "10.40.0.0/16"\n\n[compute]\ndesired_count = 2\nmin_count = 2\n'
@@ -107,16 +107,18 @@ def test_new_environment_is_config_only(tmp_path: Path) -> None:
     )
     qa = record("qa", root=root)
     assert qa.suffix == "qa"
-    assert differences(environment_graph("dev"), qa) == []
+    assert differences(graphs.environment("dev"), qa) == []
     vpc = qa.one("aws:ec2/vpc:Vpc")
     assert vpc.inputs["cidrBlock"] == "10.40.0.0/16"
 
 
-def test_ephemeral_suffix_gets_unique_names_and_its_overrides(tmp_path: Path) -> None:
+def test_ephemeral_suffix_gets_unique_names_and_its_overrides(
+    graphs: Graphs, tmp_path: Path
+) -> None:
     root = _copy_project(tmp_path)
     (root / "environments/suffixes/pr-142.toml").write_text("[database]\nmax_acu = 8\n")
     pr = record("dev", "pr-142", root=root)
-    dev = environment_graph("dev")
+    dev = graphs.environment("dev")
     assert differences(dev, pr) == []
     assert (
         pr.one("aws:rds/cluster:Cluster").inputs["serverlessv2ScalingConfiguration"]["maxCapacity"]

@@ -21,7 +21,7 @@ from guardrails.facts import as_list, kms_key, ref, statements
 from guardrails.rules import endpoint_services
 from offline.mocks import ACCOUNT_ID, REGION
 from resource_graph import Graph, Resource
-from tests.conftest import load_profile
+from tests.conftest import Graphs, load_profile
 
 DB_PORT, CACHE_PORT, HTTPS = 5432, 6379, 443
 # What the application code calls (app/payment_app): the API enqueues payments; the worker
@@ -337,14 +337,13 @@ def test_every_service_the_tasks_call_has_an_endpoint(graph: Graph) -> None:
     )
 
 
-def test_an_extra_path_is_caught() -> None:
+def test_an_extra_path_is_caught(graphs: Graphs) -> None:
     """The path check is not vacuous: a direct ALB -> database pair of rules shows up."""
     from dataclasses import replace
 
-    from tests.conftest import environment_graph
     from tests.guardrails.synth import res
 
-    base = environment_graph("dev")
+    base = graphs.environment("dev")
     parts = {part: group for group, part in roles(base).by_group.items()}
     extra = (
         res(

@@ -1,35 +1,31 @@
-"""Audit (issue 7): CloudTrail, its bucket, its CloudWatch Logs delivery role."""
+"""Audit: CloudTrail, its bucket, its CloudWatch Logs delivery role."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
+from config import Profile
 from offline.mocks import ACCOUNT_ID
 from payment_platform import audit
 from resource_graph import Graph, Resource
 from tests import fakes
-from tests.conftest import ENVIRONMENTS, load_profile
+from tests.conftest import ENVIRONMENTS, Graphs, load_profile
 
 TRAIL = "aws:cloudtrail/trail:Trail"
 BUCKET = "aws:s3/bucket:Bucket"
 
 
-_GRAPHS: dict[str, Graph] = {}  # one run per environment keeps the suite fast
+def _build(p: Profile) -> None:
+    audit.build(p, fakes.keys(), fakes.logs(p), fakes.storage(p))
 
 
 @pytest.fixture(params=ENVIRONMENTS)
-def graph(request: pytest.FixtureRequest, run_builder: Callable[..., Graph]) -> Graph:
-    env = request.param
-    if env not in _GRAPHS:
-        p = load_profile(env)
-        _GRAPHS[env] = run_builder(
-            lambda: audit.build(p, fakes.keys(), fakes.logs(p), fakes.storage(p)), env=env
-        )
-    return _GRAPHS[env]
+def graph(request: pytest.FixtureRequest, graphs: Graphs) -> Graph:
+    return graphs.builder("audit", request.param, _build)
 
 
+# Not facts.bucket_config: that matches the bucket's id/ARN and returns a list; this matches its
+# physical name and insists on exactly one.
 def _on_bucket(graph: Graph, type_: str) -> Resource:
     [resource] = [
         r for r in graph.of_type(type_) if r.get("bucket") == graph.one(BUCKET).state["bucket"]

@@ -1,18 +1,16 @@
-"""Cache (issue 4): Redis encrypted at rest and in transit, AUTH token from Secrets Manager."""
+"""Cache: Redis encrypted at rest and in transit, AUTH token from Secrets Manager."""
 
 from __future__ import annotations
-
-from functools import cache
 
 import pulumi
 import pytest
 
+from config import Profile
 from offline.mocks import AVAILABILITY_ZONES
-from offline.recorder import run_program
 from payment_platform import cache as cache_builder
 from resource_graph import Graph
 from tests import fakes
-from tests.conftest import ENVIRONMENTS, load_profile
+from tests.conftest import ENVIRONMENTS, Graphs, load_profile
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 SUBNETS = "aws:elasticache/subnetGroup:SubnetGroup"
@@ -21,24 +19,22 @@ SECRET = "aws:secretsmanager/secret:Secret"
 VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 
 
-@cache
-def _graph(env: str) -> Graph:
-    profile = load_profile(env)
+def _build(profile: Profile) -> None:
+    out = cache_builder.build(
+        profile, fakes.keys(), fakes.logs(profile), fakes.network(profile), fakes.security()
+    )
+    pulumi.export("auth_secret_arn", out.auth_secret_arn)
+    pulumi.export("primary_endpoint", out.primary_endpoint)
+    pulumi.export("port", out.port)
 
-    def program() -> None:
-        out = cache_builder.build(
-            profile, fakes.keys(), fakes.logs(profile), fakes.network(profile), fakes.security()
-        )
-        pulumi.export("auth_secret_arn", out.auth_secret_arn)
-        pulumi.export("primary_endpoint", out.primary_endpoint)
-        pulumi.export("port", out.port)
 
-    return run_program(program, env=env)
+def _graph(graphs: Graphs, env: str) -> Graph:
+    return graphs.builder("cache", env, _build)
 
 
 @pytest.fixture(params=ENVIRONMENTS)
-def graph(request: pytest.FixtureRequest) -> Graph:
-    return _graph(request.param)
+def graph(request: pytest.FixtureRequest, graphs: Graphs) -> Graph:
+    return _graph(graphs, request.param)
 
 
 def test_component_parents_every_resource(graph: Graph) -> None:
@@ -57,9 +53,11 @@ def test_encrypted_at_rest_with_the_data_key_and_in_transit(graph: Graph) -> Non
 @pytest.mark.parametrize(
     ("env", "nodes", "failover"), [("dev", 1, False), ("staging", 2, True), ("prod", 3, True)]
 )
-def test_failover_and_multi_az_only_with_replicas(env: str, nodes: int, failover: bool) -> None:
+def test_failover_and_multi_az_only_with_replicas(
+    graphs: Graphs, env: str, nodes: int, failover: bool
+) -> None:
     profile = load_profile(env)
-    group = _graph(env).one(GROUP)
+    group = _graph(graphs, env).one(GROUP)
     assert group.get("numCacheClusters") == nodes == 1 + profile.cache.replica_count
     assert group.get("automaticFailoverEnabled") is failover
     assert group.get("multiAzEnabled") is failover

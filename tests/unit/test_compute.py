@@ -20,6 +20,7 @@ from payment_platform.edge import EdgeOutputs
 from payment_platform.endpoints import EndpointsOutputs
 from resource_graph import Graph, Resource
 from tests import fakes
+from tests.conftest import Graphs
 
 SERVICE = "aws:ecs/service:Service"
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
@@ -80,29 +81,26 @@ def build_compute(run_builder: Callable[..., Graph]) -> Callable[[Profile], Grap
     return run
 
 
-_GRAPHS: dict[str, Graph] = {}
-
-
 @pytest.fixture
-def graph_of(build_compute: Callable[[Profile], Graph], profile: Profile) -> Graph:
-    """Compute for each committed environment (`profile` runs dev, staging and prod).
-
-    Recorded once per environment: a Graph is frozen data, and the suite must stay fast.
-    """
-    if profile.env not in _GRAPHS:
-        _GRAPHS[profile.env] = build_compute(profile)
-    return _GRAPHS[profile.env]
+def graph_of(graphs: Graphs, profile: Profile) -> Graph:
+    """Compute for each committed environment (`profile` runs dev, staging and prod)."""
+    return graphs.builder(
+        "compute", profile.env, lambda p: _build(p, fakes.endpoints(), fakes.edge(p))
+    )
 
 
+# Not facts.container_definitions: a task definition must hold exactly one container here.
 def containers(graph: Graph, kind: str) -> dict[str, Any]:
     (container,) = json.loads(graph.one(TASK, kind).inputs["containerDefinitions"])
     return dict(container)
 
 
+# Not facts.statements: a role policy without a Statement list must fail here, not read as [].
 def statements(graph: Graph, name: str) -> list[dict[str, Any]]:
     return list(graph.one(ROLE_POLICY, name).policy()["Statement"])
 
 
+# Not facts.as_list: a null Action or Resource must stay [None] and fail, not vanish as [].
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 

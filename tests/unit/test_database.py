@@ -1,18 +1,17 @@
-"""Database (issue 4): Aurora PostgreSQL Serverless v2, encrypted, TLS-only, managed password."""
+"""Database: Aurora PostgreSQL Serverless v2, encrypted, TLS-only, managed password."""
 
 from __future__ import annotations
-
-from functools import cache
 
 import pulumi
 import pytest
 
+from config import Profile
 from offline.mocks import AVAILABILITY_ZONES
 from offline.recorder import run_program
 from payment_platform import database
 from resource_graph import Graph, Resource
 from tests import fakes
-from tests.conftest import ENVIRONMENTS, load_profile
+from tests.conftest import ENVIRONMENTS, Graphs, load_profile
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
@@ -20,24 +19,22 @@ PARAMS = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
 SUBNETS = "aws:rds/subnetGroup:SubnetGroup"
 
 
-@cache
-def _graph(env: str) -> Graph:
-    profile = load_profile(env)
+def _build(profile: Profile) -> None:
+    out = database.build(
+        profile, fakes.keys(), fakes.logs(profile), fakes.network(profile), fakes.security()
+    )
+    pulumi.export("master_secret_arn", out.master_secret_arn)
+    pulumi.export("instance_identifiers", out.instance_identifiers)
+    pulumi.export("port", out.port)
 
-    def program() -> None:
-        out = database.build(
-            profile, fakes.keys(), fakes.logs(profile), fakes.network(profile), fakes.security()
-        )
-        pulumi.export("master_secret_arn", out.master_secret_arn)
-        pulumi.export("instance_identifiers", out.instance_identifiers)
-        pulumi.export("port", out.port)
 
-    return run_program(program, env=env)
+def _graph(graphs: Graphs, env: str) -> Graph:
+    return graphs.builder("database", env, _build)
 
 
 @pytest.fixture(params=ENVIRONMENTS)
-def graph(request: pytest.FixtureRequest) -> Graph:
-    return _graph(request.param)
+def graph(request: pytest.FixtureRequest, graphs: Graphs) -> Graph:
+    return _graph(graphs, request.param)
 
 
 def _instances(graph: Graph) -> list[Resource]:
@@ -54,9 +51,9 @@ def test_component_parents_every_resource(graph: Graph) -> None:
     [("dev", 0, 2, 1800), ("staging", 0.5, 8, None), ("prod", 2, 64, None)],
 )
 def test_serverless_v2_scaling_per_environment(
-    env: str, min_acu: float, max_acu: float, pause: int | None
+    graphs: Graphs, env: str, min_acu: float, max_acu: float, pause: int | None
 ) -> None:
-    cluster = _graph(env).one(CLUSTER)
+    cluster = _graph(graphs, env).one(CLUSTER)
     assert cluster.get("engine") == "aurora-postgresql"
     assert cluster.get("engineMode") == "provisioned"
     scaling = cluster.get("serverlessv2ScalingConfiguration")
@@ -75,8 +72,8 @@ def test_engine_version_supports_zero_acu() -> None:
 
 
 @pytest.mark.parametrize(("env", "readers"), [("dev", 0), ("staging", 1), ("prod", 2)])
-def test_writer_plus_readers_spread_over_azs(env: str, readers: int) -> None:
-    graph = _graph(env)
+def test_writer_plus_readers_spread_over_azs(graphs: Graphs, env: str, readers: int) -> None:
+    graph = _graph(graphs, env)
     profile = load_profile(env)
     instances = _instances(graph)
     assert len(instances) == 1 + readers == 1 + profile.database.reader_count
@@ -162,9 +159,9 @@ def test_parameter_group_forces_tls_and_logs_queries(graph: Graph) -> None:
 
 
 @pytest.mark.parametrize(("env", "days"), [("dev", 1), ("staging", 7), ("prod", 35)])
-def test_backups_per_environment(env: str, days: int) -> None:
+def test_backups_per_environment(graphs: Graphs, env: str, days: int) -> None:
     profile = load_profile(env)
-    cluster = _graph(env).one(CLUSTER)
+    cluster = _graph(graphs, env).one(CLUSTER)
     assert cluster.get("backupRetentionPeriod") == days == profile.database.backup_retention_days
     assert cluster.get("preferredBackupWindow") == profile.database.preferred_backup_window
     assert (

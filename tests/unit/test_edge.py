@@ -14,7 +14,7 @@ from offline.recorder import ROOT, stack_config
 from payment_platform import edge
 from resource_graph import Graph, Resource
 from tests import fakes
-from tests.conftest import load_profile
+from tests.conftest import Graphs, load_profile
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
@@ -30,31 +30,24 @@ def profile_with(env: str, **stack: str) -> Profile:
     return config.load(cfg, stack_file=f"Pulumi.{env}.yaml", root=ROOT)
 
 
+def _build(profile: Profile) -> None:
+    out = edge.build(profile, fakes.logs(profile), fakes.network(profile), fakes.security())
+    pulumi.export("https_url", out.https_url)
+    pulumi.export("web_acl_name", out.web_acl_name)
+
+
 @pytest.fixture
 def build_edge(run_builder: Callable[..., Graph]) -> Callable[[Profile], Graph]:
     def run(profile: Profile) -> Graph:
-        def program() -> None:
-            out = edge.build(profile, fakes.logs(profile), fakes.network(profile), fakes.security())
-            pulumi.export("https_url", out.https_url)
-            pulumi.export("web_acl_name", out.web_acl_name)
-
-        return run_builder(program, env=profile.env)
+        return run_builder(lambda: _build(profile), env=profile.env)
 
     return run
 
 
-_GRAPHS: dict[str, Graph] = {}
-
-
 @pytest.fixture
-def env_graph(build_edge: Callable[[Profile], Graph], profile: Profile) -> tuple[Profile, Graph]:
-    """The edge of each committed environment (the `profile` fixture runs dev, staging, prod).
-
-    Recorded once per environment: a Graph is frozen data, and the suite must stay fast.
-    """
-    if profile.env not in _GRAPHS:
-        _GRAPHS[profile.env] = build_edge(profile)
-    return profile, _GRAPHS[profile.env]
+def env_graph(graphs: Graphs, profile: Profile) -> tuple[Profile, Graph]:
+    """The edge of each committed environment (the `profile` fixture runs dev, staging, prod)."""
+    return profile, graphs.builder("edge", profile.env, _build)
 
 
 def listener(graph: Graph, port: int) -> Resource:

@@ -7,26 +7,23 @@ from typing import Any
 
 import pytest
 
+from guardrails.facts import as_list
 from offline.mocks import ACCOUNT_ID, REGION
 from payment_platform import audit, keys, logs
+from resource_graph import Graph
 from tests import fakes
-from tests.conftest import ENVIRONMENTS, load_profile
+from tests.conftest import Graphs, load_profile
 
 KEY = "aws:kms/key:Key"
 ROOT = f"arn:aws:iam::{ACCOUNT_ID}:root"
 
 
-@pytest.fixture(scope="module", params=ENVIRONMENTS)
-def env(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
-def graph(run_builder, env):
-    profile = load_profile(env)
-    return run_builder(lambda: keys.build(profile), env=env)
+def graph(graphs: Graphs, env: str) -> Graph:
+    return graphs.builder("keys", env, keys.build)
 
 
+# Not facts.statements: a key policy without a Statement list must fail here, not read as [].
 def statements(graph, family: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = graph.one(KEY, f"{family}-key").policy()["Statement"]
     return found
@@ -34,10 +31,6 @@ def statements(graph, family: str) -> list[dict[str, Any]]:
 
 def by_service(graph, family: str, service: str) -> list[dict[str, Any]]:
     return [s for s in statements(graph, family) if s["Principal"].get("Service") == service]
-
-
-def as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
 
 
 def test_every_key_rotates_and_has_the_shortest_deletion_window(graph):

@@ -1,4 +1,4 @@
-"""Messaging (issue 5): queues with DLQs, encryption, TLS-only policies, fan-out, alerts topic."""
+"""Messaging: queues with DLQs, encryption, TLS-only policies, fan-out, alerts topic."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from offline.mocks import ACCOUNT_ID
 from payment_platform import messaging
 from resource_graph import Graph, Resource
 from tests import fakes
-from tests.conftest import ENVIRONMENTS, load_profile
+from tests.conftest import ENVIRONMENTS, Graphs, load_profile
 
 QUEUE = "aws:sqs/queue:Queue"
 TOPIC = "aws:sns/topic:Topic"
@@ -25,16 +25,9 @@ REDRIVE_ALLOW = "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"
 PAIRS = (("payment-queue", "payment-dlq"), ("notifications", "notifications-dlq"))
 
 
-_GRAPHS: dict[str, Graph] = {}  # one run per environment keeps the suite fast
-
-
 @pytest.fixture(params=ENVIRONMENTS)
-def graph(request: pytest.FixtureRequest, run_builder: Callable[..., Graph]) -> Graph:
-    env = request.param
-    if env not in _GRAPHS:
-        profile = load_profile(env)
-        _GRAPHS[env] = run_builder(lambda: messaging.build(profile, fakes.keys()), env=env)
-    return _GRAPHS[env]
+def graph(request: pytest.FixtureRequest, graphs: Graphs) -> Graph:
+    return graphs.builder("messaging", request.param, lambda p: messaging.build(p, fakes.keys()))
 
 
 def _arn(resource: Resource) -> str:
@@ -99,6 +92,7 @@ def test_every_queue_and_topic_uses_the_messaging_key(graph: Graph) -> None:
         assert q.get("kmsDataKeyReusePeriodSeconds") == 300
 
 
+# Not facts.denies_insecure_transport: this also pins the Deny's resource and returns it.
 def _tls_deny(policy: dict[str, Any], resource_arn: str) -> dict[str, Any]:
     deny: dict[str, Any]
     [deny] = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
@@ -108,6 +102,7 @@ def _tls_deny(policy: dict[str, Any], resource_arn: str) -> dict[str, Any]:
     return deny
 
 
+# Not facts.is_public_allow: that accepts "*" scoped by a condition; here no Allow names "*".
 def _no_public_allow(policy: dict[str, Any]) -> None:
     for s in policy["Statement"]:
         if s["Effect"] == "Allow":

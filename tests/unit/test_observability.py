@@ -1,49 +1,43 @@
-"""Observability (issue 7): alarms on the right metrics and resources, thresholds per environment,
+"""Observability: alarms on the right metrics and resources, thresholds per environment,
 actions to the alerts topic; the dashboard covers what operators need."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pytest
 
+from config import Profile
 from offline.mocks import ACCOUNT_ID
 from payment_platform import observability
 from resource_graph import Graph, Resource
 from tests import fakes
-from tests.conftest import ENVIRONMENTS, load_profile
+from tests.conftest import ENVIRONMENTS, Graphs, load_profile
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 GE, GT, LT = "GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold"
 
-_GRAPHS: dict[str, Graph] = {}
+
+def _build(p: Profile) -> None:
+    out = observability.build(
+        p,
+        messaging=fakes.messaging(p),
+        database=fakes.database(p),
+        cache=fakes.cache(p),
+        edge=fakes.edge(p),
+        compute=fakes.compute(p),
+    )
+    pulumi.export("dashboard_name", out.dashboard_name)
+    pulumi.export("dashboard_url", out.dashboard_url)
+    pulumi.export("alarm_names", out.alarm_names)
 
 
 @pytest.fixture(params=ENVIRONMENTS)
-def graph(request: pytest.FixtureRequest, run_builder: Callable[..., Graph]) -> Graph:
-    env = request.param
-    if env not in _GRAPHS:
-        p = load_profile(env)
-
-        def program() -> None:
-            out = observability.build(
-                p,
-                messaging=fakes.messaging(p),
-                database=fakes.database(p),
-                cache=fakes.cache(p),
-                edge=fakes.edge(p),
-                compute=fakes.compute(p),
-            )
-            pulumi.export("dashboard_name", out.dashboard_name)
-            pulumi.export("dashboard_url", out.dashboard_url)
-            pulumi.export("alarm_names", out.alarm_names)
-
-        _GRAPHS[env] = run_builder(program, env=env)
-    return _GRAPHS[env]
+def graph(request: pytest.FixtureRequest, graphs: Graphs) -> Graph:
+    return graphs.builder("observability", request.param, _build)
 
 
 def _expected(env: str) -> dict[str, tuple[str, str, dict[str, str], str, float, str, str]]:

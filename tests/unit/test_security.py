@@ -28,6 +28,8 @@ def graph(run_builder, env):
     return run(run_builder, load_profile(env), env)
 
 
+# Not facts.sg_rules: that also reads inline and legacy rules and normalises protocols; here
+# every rule must be a rule resource with a literal tcp port, named by the peer group's name.
 def edges(graph) -> set[tuple[str, str, int, str]]:
     """(direction, group, port, peer) for every rule; peers named by their group's logical name."""
     found = set()

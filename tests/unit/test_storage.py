@@ -1,9 +1,8 @@
-"""Storage (issue 4): transaction-log and access-log buckets with the S3 guarantees."""
+"""Storage: transaction-log and access-log buckets with the S3 guarantees."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 import pulumi
@@ -13,11 +12,10 @@ from pydantic import ValidationError
 from config import Profile
 from config.profile import StorageConfig
 from offline.mocks import ACCOUNT_ID
-from offline.recorder import run_program
 from payment_platform import storage
 from resource_graph import Graph, Resource
 from tests import fakes
-from tests.conftest import ENVIRONMENTS, load_profile
+from tests.conftest import ENVIRONMENTS, Graphs, load_profile
 
 BUCKET = "aws:s3/bucket:Bucket"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -30,25 +28,19 @@ LOGGING = "aws:s3/bucketLogging:BucketLogging"
 BUCKETS = ("transaction-logs", "access-logs")
 
 
-def _program(profile: Profile) -> Callable[[], None]:
-    def program() -> None:
-        out = storage.build(profile, fakes.keys())
-        pulumi.export("transaction_log_bucket_name", out.transaction_log_bucket_name)
-        pulumi.export("access_log_bucket_arn", out.access_log_bucket_arn)
-
-    return program
-
-
-@cache
-def _graph(env: str) -> Graph:
-    return run_program(_program(load_profile(env)), env=env)
+def _build(profile: Profile) -> None:
+    out = storage.build(profile, fakes.keys())
+    pulumi.export("transaction_log_bucket_name", out.transaction_log_bucket_name)
+    pulumi.export("access_log_bucket_arn", out.access_log_bucket_arn)
 
 
 @pytest.fixture(params=ENVIRONMENTS)
-def graph(request: pytest.FixtureRequest) -> Graph:
-    return _graph(request.param)
+def graph(request: pytest.FixtureRequest, graphs: Graphs) -> Graph:
+    return graphs.builder("storage", request.param, _build)
 
 
+# Not facts.bucket_config: that matches the bucket's id/ARN and returns a list; this matches its
+# physical name and insists on exactly one.
 def _for_bucket(graph: Graph, type_: str, logical: str) -> Resource:
     """The resource of `type_` that configures the bucket with logical name `logical`."""
     name = graph.one(BUCKET, logical).get("bucket")
@@ -168,7 +160,7 @@ def test_lifecycle_days_from_profile(run_builder: Callable[..., Graph]) -> None:
         noncurrent_expiration_days=21,
     )
     profile = load_profile("staging").model_copy(update={"storage": days})
-    graph = run_builder(_program(profile), env="staging")
+    graph = run_builder(lambda: _build(profile), env="staging")
     rule = _lifecycle_rule(graph, "transaction-logs")
     assert rule["transitions"] == [
         {"days": 45, "storageClass": "STANDARD_IA"},

@@ -1,0 +1,164 @@
+"""The ECS cluster and the two Fargate services.
+
+Creates the cluster with Container Insights (it also feeds the worker's backlog-per-task
+metric), and the API and worker services in the private subnets: no public IP, circuit breaker
+with rollback, the API behind the load balancer's target group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from config import Profile
+from payment_platform.component import Scope
+from payment_platform.compute.roles import Roles
+from payment_platform.compute.tasks import API_CONTAINER, TaskDefinitions
+from payment_platform.edge import EdgeOutputs
+from payment_platform.endpoints import EndpointsOutputs
+from payment_platform.network import NetworkOutputs
+from payment_platform.security import SecurityOutputs
+
+DEPLOY_MIN_HEALTHY_PERCENT = 100
+DEPLOY_MAX_PERCENT = 200
+
+
+@dataclass(frozen=True)
+class Services:
+    """The API and the worker service."""
+
+    api: aws.ecs.Service
+    worker: aws.ecs.Service
+
+
+def cluster(profile: Profile, scope: Scope) -> aws.ecs.Cluster:
+    """The cluster, with Container Insights: task-level metrics for alarms and autoscaling."""
+    return aws.ecs.Cluster(
+        "main",
+        name=profile.name("cluster"),
+        settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+        opts=scope.named,
+    )
+
+
+def services(
+    profile: Profile,
+    ecs_cluster: aws.ecs.Cluster,
+    tasks: TaskDefinitions,
+    roles: Roles,
+    network: NetworkOutputs,
+    security: SecurityOutputs,
+    endpoints: EndpointsOutputs,
+    edge: EdgeOutputs,
+    scope: Scope,
+) -> Services:
+    """Both services in the private subnets, started only once their network path exists."""
+    c = profile.compute
+    # NOTE: without NAT, tasks pull the image and resolve secrets only through the interface
+    # endpoints, and the target group must be attached to a listener before a service can use
+    # it. depends_on takes no Outputs, so the inputs below carry those dependencies instead.
+    endpoint_ids = list(endpoints.interface_endpoint_ids.values())
+    placement = _Placement(
+        cluster=ecs_cluster,
+        private_subnets=[_after(subnet, endpoint_ids) for subnet in network.private_subnet_ids],
+        execution_policy=roles.execution.policy,
+    )
+    api = _service(
+        profile,
+        "api",
+        placement,
+        task=tasks.api,
+        desired=c.desired_count,
+        security_group=security.api_security_group_id,
+        task_policy=roles.api.policy,
+        load_balancers=[
+            aws.ecs.ServiceLoadBalancerArgs(
+                target_group_arn=_after(edge.target_group_arn, [edge.https_listener_arn]),
+                container_name=API_CONTAINER,
+                container_port=c.container_port,
+            )
+        ],
+        grace=c.health_check_grace_seconds,
+        scope=scope,
+    )
+    worker = _service(
+        profile,
+        "worker",
+        placement,
+        task=tasks.worker,
+        desired=c.worker_min_count,
+        security_group=security.worker_security_group_id,
+        task_policy=roles.worker.policy,
+        scope=scope,
+    )
+    return Services(api=api, worker=worker)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """What both services share: the cluster, the subnets, the execution role's policy."""
+
+    cluster: aws.ecs.Cluster
+    private_subnets: list[pulumi.Output[str]]
+    execution_policy: aws.iam.RolePolicy
+
+
+def _after(value: pulumi.Output[str], deps: Sequence[pulumi.Output[Any]]) -> pulumi.Output[str]:
+    """`value`, carrying dependencies on the resources behind `deps` (depends_on takes none)."""
+    return pulumi.Output.all(value, *deps).apply(lambda resolved: str(resolved[0]))
+
+
+def _service(
+    profile: Profile,
+    kind: str,
+    placement: _Placement,
+    *,
+    task: aws.ecs.TaskDefinition,
+    desired: int,
+    security_group: pulumi.Output[str],
+    task_policy: aws.iam.RolePolicy,
+    scope: Scope,
+    load_balancers: list[aws.ecs.ServiceLoadBalancerArgs] | None = None,
+    grace: int | None = None,
+) -> aws.ecs.Service:
+    """A private Fargate service that rolls back a failed deployment on its own."""
+    return aws.ecs.Service(
+        kind,
+        name=profile.name(kind),
+        cluster=placement.cluster.arn,
+        task_definition=task.arn,
+        launch_type="FARGATE",
+        platform_version="LATEST",
+        desired_count=desired,
+        network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+            subnets=placement.private_subnets,
+            security_groups=[security_group],
+            assign_public_ip=False,
+        ),
+        load_balancers=load_balancers,
+        health_check_grace_period_seconds=grace,
+        deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+            enable=True, rollback=True
+        ),
+        deployment_minimum_healthy_percent=DEPLOY_MIN_HEALTHY_PERCENT,
+        deployment_maximum_percent=DEPLOY_MAX_PERCENT,
+        propagate_tags="SERVICE",
+        enable_ecs_managed_tags=True,
+        enable_execute_command=False,
+        wait_for_steady_state=False,
+        force_delete=True,
+        # NOTE: application autoscaling owns the desired count after creation; without
+        # ignore_changes every `pulumi up` would reset it to the baseline mid-spike.
+        opts=pulumi.ResourceOptions.merge(
+            scope.named,
+            pulumi.ResourceOptions(
+                ignore_changes=["desiredCount"],
+                # Tasks must not start before their permissions exist.
+                depends_on=[placement.execution_policy, task_policy],
+            ),
+        ),
+    )
