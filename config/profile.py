@@ -407,83 +407,98 @@ class Profile(BaseModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> Profile:
-        n, c, d, m = self.network, self.compute, self.database, self.messaging
-        rules: list[tuple[bool, str, str]] = [
-            (
-                n.endpoint_az_count <= n.az_count,
-                "network.endpoint_az_count",
-                f"{n.endpoint_az_count} exceeds network.az_count={n.az_count}",
-            ),
-            (
-                c.min_count <= c.desired_count <= c.max_count,
-                "compute.desired_count",
-                f"min_count={c.min_count} <= desired_count={c.desired_count} "
-                f"<= max_count={c.max_count} must hold",
-            ),
-            (
-                c.max_count >= SPIKE_FACTOR * c.desired_count,
-                "compute.max_count",
-                f"{c.max_count} cannot absorb a {SPIKE_FACTOR}x spike over desired_count="
-                f"{c.desired_count}; needs at least {SPIKE_FACTOR * c.desired_count}",
-            ),
-            (
-                c.worker_min_count <= c.worker_max_count,
-                "compute.worker_min_count",
-                f"{c.worker_min_count} exceeds worker_max_count={c.worker_max_count}",
-            ),
-            (
-                d.min_acu <= d.max_acu,
-                "database.min_acu",
-                f"{d.min_acu} exceeds database.max_acu={d.max_acu}",
-            ),
-            (
-                m.visibility_timeout_seconds >= 6 * m.receive_wait_seconds,
-                "messaging.visibility_timeout_seconds",
-                f"{m.visibility_timeout_seconds} is short; keep it at least 6x "
-                f"receive_wait_seconds={m.receive_wait_seconds}",
-            ),
-            (
-                self.env != "prod" or self.deployment.high_availability,
-                "deployment.high_availability",
-                "prod must run with high_availability = true",
-            ),
-        ]
+        rules = _sizing_rules(self)
         if self.deployment.high_availability:
-            ha = "high availability (deployment.high_availability = true) needs"
-            rules += [
-                (n.az_count >= 3, "network.az_count", f"{ha} 3 AZs, got {n.az_count}"),
-                (
-                    n.endpoint_az_count >= 2,
-                    "network.endpoint_az_count",
-                    f"{ha} endpoints in at least 2 AZs, got {n.endpoint_az_count}",
-                ),
-                (
-                    c.min_count >= 2,
-                    "compute.min_count",
-                    f"{ha} at least 2 API tasks, got {c.min_count}",
-                ),
-                (
-                    d.reader_count >= 1,
-                    "database.reader_count",
-                    f"{ha} at least 1 Aurora reader, got {d.reader_count}",
-                ),
-                (
-                    d.min_acu >= 0.5,
-                    "database.min_acu",
-                    f"{ha} a writer that never pauses (min_acu >= 0.5), got {d.min_acu}",
-                ),
-                (
-                    self.cache.replica_count >= 1,
-                    "cache.replica_count",
-                    f"{ha} at least 1 Redis replica for failover, got {self.cache.replica_count}",
-                ),
-                (
-                    d.backup_retention_days >= 7,
-                    "database.backup_retention_days",
-                    f"{ha} at least 7 days of backups, got {d.backup_retention_days}",
-                ),
-            ]
+            rules += _high_availability_rules(self)
         failed = [(key, msg) for ok, key, msg in rules if not ok]
         if failed:
             raise RuleViolationsError(failed)
         return self
+
+
+# (holds, key, message): one cross-field rule, reported against `key` when it does not hold.
+Rule = tuple[bool, str, str]
+
+
+def _sizing_rules(p: Profile) -> list[Rule]:
+    """Counts and sizes that must agree with each other in every environment."""
+    n, c, d, m = p.network, p.compute, p.database, p.messaging
+    return [
+        (
+            n.endpoint_az_count <= n.az_count,
+            "network.endpoint_az_count",
+            f"{n.endpoint_az_count} exceeds network.az_count={n.az_count}",
+        ),
+        (
+            c.min_count <= c.desired_count <= c.max_count,
+            "compute.desired_count",
+            f"min_count={c.min_count} <= desired_count={c.desired_count} "
+            f"<= max_count={c.max_count} must hold",
+        ),
+        (
+            c.max_count >= SPIKE_FACTOR * c.desired_count,
+            "compute.max_count",
+            f"{c.max_count} cannot absorb a {SPIKE_FACTOR}x spike over desired_count="
+            f"{c.desired_count}; needs at least {SPIKE_FACTOR * c.desired_count}",
+        ),
+        (
+            c.worker_min_count <= c.worker_max_count,
+            "compute.worker_min_count",
+            f"{c.worker_min_count} exceeds worker_max_count={c.worker_max_count}",
+        ),
+        (
+            d.min_acu <= d.max_acu,
+            "database.min_acu",
+            f"{d.min_acu} exceeds database.max_acu={d.max_acu}",
+        ),
+        (
+            m.visibility_timeout_seconds >= 6 * m.receive_wait_seconds,
+            "messaging.visibility_timeout_seconds",
+            f"{m.visibility_timeout_seconds} is short; keep it at least 6x "
+            f"receive_wait_seconds={m.receive_wait_seconds}",
+        ),
+        (
+            p.env != "prod" or p.deployment.high_availability,
+            "deployment.high_availability",
+            "prod must run with high_availability = true",
+        ),
+    ]
+
+
+def _high_availability_rules(p: Profile) -> list[Rule]:
+    """The multi-AZ minimums an environment with `high_availability` must meet."""
+    n, c, d = p.network, p.compute, p.database
+    ha = "high availability (deployment.high_availability = true) needs"
+    return [
+        (n.az_count >= 3, "network.az_count", f"{ha} 3 AZs, got {n.az_count}"),
+        (
+            n.endpoint_az_count >= 2,
+            "network.endpoint_az_count",
+            f"{ha} endpoints in at least 2 AZs, got {n.endpoint_az_count}",
+        ),
+        (
+            c.min_count >= 2,
+            "compute.min_count",
+            f"{ha} at least 2 API tasks, got {c.min_count}",
+        ),
+        (
+            d.reader_count >= 1,
+            "database.reader_count",
+            f"{ha} at least 1 Aurora reader, got {d.reader_count}",
+        ),
+        (
+            d.min_acu >= 0.5,
+            "database.min_acu",
+            f"{ha} a writer that never pauses (min_acu >= 0.5), got {d.min_acu}",
+        ),
+        (
+            p.cache.replica_count >= 1,
+            "cache.replica_count",
+            f"{ha} at least 1 Redis replica for failover, got {p.cache.replica_count}",
+        ),
+        (
+            d.backup_retention_days >= 7,
+            "database.backup_retention_days",
+            f"{ha} at least 7 days of backups, got {d.backup_retention_days}",
+        ),
+    ]

@@ -308,20 +308,31 @@ def _traffic(b: _Builder) -> None:
     }
     for direction, group, peer, cidr, prefix, port in _rules(b.graph):
         own = holders.get(group or "", set())
-        if peer:
-            others = holders.get(peer, set())
-        elif cidr == "0.0.0.0/0" and direction == "ingress":
-            others = {INTERNET}
-        elif prefix and prefix in gateways:
-            others = {gateways[prefix]}
-        else:
-            continue
+        others = _peer_nodes(direction, peer, cidr, prefix, holders, gateways)
         for mine in own:
             for other in others:
                 if direction == "ingress":
                     b.edge(other, mine, port, TRAFFIC)
                 else:
                     b.edge(mine, other, port, TRAFFIC)
+
+
+def _peer_nodes(
+    direction: str,
+    peer: str | None,
+    cidr: str | None,
+    prefix: str | None,
+    holders: dict[str, set[str]],
+    gateways: dict[str, str],
+) -> set[str]:
+    """The nodes on the other side of one rule: a group's holders, the internet, or S3."""
+    if peer:
+        return holders.get(peer, set())
+    if cidr == "0.0.0.0/0" and direction == "ingress":
+        return {INTERNET}
+    if prefix and prefix in gateways:
+        return {gateways[prefix]}
+    return set()
 
 
 def _statements(document: Any) -> Iterator[dict[str, Any]]:
@@ -364,21 +375,32 @@ def _data(b: _Builder) -> None:
         if role is not None:
             docs = policies.get(str(role.id), []) + policies.get(str(role.get("name")), [])
             for document in docs:
-                for statement in _statements(document):
-                    if statement.get("Effect") != "Allow":
-                        continue
-                    actions = _as_list(statement.get("Action"))
-                    for action, label, inbound in IAM_FLOWS:
-                        if action not in actions:
-                            continue
-                        for arn in _as_list(statement.get("Resource")):
-                            target = b.node_of(arn)
-                            if inbound:
-                                b.edge(target, node, label, DATA)
-                            else:
-                                b.edge(node, target, label, DATA)
+                _grants(b, node, document)
         _containers(b, node, task)
-    for queue in graph.of_type("aws:sqs/queue:Queue"):
+    _redrives(b)
+    _notifications(b)
+
+
+def _grants(b: _Builder, node: str, document: Any) -> None:
+    """Edges for the data-flow actions a task role's policy document allows."""
+    for statement in _statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = _as_list(statement.get("Action"))
+        for action, label, inbound in IAM_FLOWS:
+            if action not in actions:
+                continue
+            for arn in _as_list(statement.get("Resource")):
+                target = b.node_of(arn)
+                if inbound:
+                    b.edge(target, node, label, DATA)
+                else:
+                    b.edge(node, target, label, DATA)
+
+
+def _redrives(b: _Builder) -> None:
+    """Each queue to its dead-letter queue, labelled with the receive count."""
+    for queue in b.graph.of_type("aws:sqs/queue:Queue"):
         redrive = queue.get("redrivePolicy")
         if isinstance(redrive, str) and redrive:
             policy = json.loads(redrive)
@@ -386,13 +408,17 @@ def _data(b: _Builder) -> None:
             b.edge(
                 b.members.get(queue.urn), b.node_of(policy.get("deadLetterTargetArn")), label, DATA
             )
-    for sub in graph.of_type("aws:sns/topicSubscription:TopicSubscription"):
+
+
+def _notifications(b: _Builder) -> None:
+    """Topic subscriptions and alarm actions."""
+    for sub in b.graph.of_type("aws:sns/topicSubscription:TopicSubscription"):
         topic = b.node_of(sub.get("topic"))
         if sub.get("protocol") == "email":
             b.edge(topic, ALERT_EMAIL, "e-mail", DATA)
         else:
             b.edge(topic, b.node_of(sub.get("endpoint")), "subscription", DATA)
-    for alarm in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+    for alarm in b.graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
         for action in (alarm.get("alarmActions") or []) + (alarm.get("okActions") or []):
             b.edge(b.members.get(alarm.urn), b.node_of(action), "alarm", DATA)
 
@@ -418,6 +444,13 @@ def _containers(b: _Builder, service: str, task: Resource) -> None:
 
 def _delivery(b: _Builder) -> None:
     """Logs and audit records: flow logs, trail, ALB, WAF, database, cache, access logs."""
+    _audit_delivery(b)
+    _edge_delivery(b)
+    _store_delivery(b)
+
+
+def _audit_delivery(b: _Builder) -> None:
+    """Flow logs and the trail's files, events and data events."""
     graph = b.graph
     for flow in graph.of_type("aws:ec2/flowLog:FlowLog"):
         b.edge(
@@ -432,6 +465,11 @@ def _delivery(b: _Builder) -> None:
         ):
             for arn in _selector_arns(selector):
                 b.edge(b.node_of(arn), node, "data events", LOGS)
+
+
+def _edge_delivery(b: _Builder) -> None:
+    """ALB access logs, the WAF association and WAF logs."""
+    graph = b.graph
     for alb in graph.of_type("aws:lb/loadBalancer:LoadBalancer"):
         logs = alb.get("accessLogs") or {}
         if logs.get("enabled"):
@@ -446,6 +484,11 @@ def _delivery(b: _Builder) -> None:
     for conf in graph.of_type("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration"):
         for dest in conf.get("logDestinationConfigs") or []:
             b.edge(b.node_of(conf.get("resourceArn")), b.node_of(dest), "WAF logs", LOGS)
+
+
+def _store_delivery(b: _Builder) -> None:
+    """Database exports, cache logs and S3 server access logs."""
+    graph = b.graph
     for cluster in graph.of_type("aws:rds/cluster:Cluster"):
         ident = cluster.get("clusterIdentifier")
         for export in cluster.get("enabledCloudwatchLogsExports") or []:
