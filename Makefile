@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ENV    ?= dev
 SUFFIX ?=
 
-.PHONY: plan test lint matrix bench bench-app config-docs services lock clean venv
+.PHONY: plan test lint mypy matrix bench bench-app config-docs services lock clean venv
 
 REQUIREMENTS := requirements.txt requirements-dev.txt app/requirements.txt app/requirements-test.txt
 
@@ -25,9 +25,16 @@ plan: $(BIN)/activate
 test: services $(BIN)/activate lint
 	$(BIN)/python -m pytest -q
 
+## lint: ruff, mypy, import-layer contracts, Dockerfile and secret checks (as .pre-commit-config.yaml)
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory mypy
+	PYTHONPATH=app $(BIN)/lint-imports --no-cache
+	$(BIN)/hadolint app/Dockerfile
+	$(BIN)/python scripts/check_secrets.py
+
+mypy: $(BIN)/activate
 	$(BIN)/mypy conventions resource_graph config offline payment_platform guardrails policy scripts app/payment_app tests __main__.py
 
 services:
