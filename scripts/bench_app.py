@@ -43,12 +43,14 @@ HOST = "127.0.0.1"
 
 
 def free_port() -> int:
+    """A port the OS just handed out, so parallel runs do not collide."""
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
 
 
 def wait_port(port: int, timeout: float = 30.0) -> None:
+    """Block until a server accepts connections; a server that never does ends the run."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
@@ -64,139 +66,171 @@ def as_postgres() -> dict[str, Any]:
     return {}
 
 
-@contextlib.contextmanager
-def servers() -> Iterator[dict[str, str]]:
-    """Start PostgreSQL, Redis and moto; yield the API's environment; stop them all after."""
+def _postgres_bin_dir() -> str:
+    """The newest installed PostgreSQL's bin directory; refuses early without Redis as well."""
     pg_bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     if not pg_bins or not shutil.which("redis-server"):
         raise SystemExit("postgres/redis-server missing: run scripts/install-services.sh")
-    from moto.server import ThreadedMotoServer
+    return os.path.dirname(pg_bins[-1])
 
-    bin_dir = os.path.dirname(pg_bins[-1])
+
+def _make_workdir() -> Path:
+    """A scratch directory (with the password file) the postgres user can write."""
     workdir = Path(tempfile.mkdtemp(prefix="pay-bench-"))
     (workdir / "pw").write_text(DB_PASSWORD)
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres", "postgres")
         shutil.chown(workdir / "pw", "postgres", "postgres")
+    return workdir
+
+
+def _init_postgres(bin_dir: str, workdir: Path) -> None:
+    subprocess.run(
+        [
+            f"{bin_dir}/initdb",
+            "-D",
+            str(workdir / "data"),
+            "-U",
+            DB_USER,
+            f"--pwfile={workdir / 'pw'}",
+            "--auth=scram-sha-256",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+        **as_postgres(),
+    )
+
+
+def _start_postgres(bin_dir: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """Durability off: the benchmark measures the API, not the disk."""
+    return subprocess.Popen(
+        [
+            f"{bin_dir}/postgres",
+            "-D",
+            str(workdir / "data"),
+            "-p",
+            str(port),
+            "-k",
+            str(workdir),
+            "-c",
+            f"listen_addresses={HOST}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **as_postgres(),
+    )
+
+
+def _start_redis(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--requirepass",
+            REDIS_PASSWORD,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _create_database(bin_dir: str, port: int) -> None:
+    """Retry createdb: the port opens slightly before PostgreSQL accepts connections."""
+    for _ in range(100):
+        created = subprocess.run(
+            [f"{bin_dir}/createdb", "-h", HOST, "-p", str(port), "-U", DB_USER, "payments"],
+            env={**os.environ, "PGPASSWORD": DB_PASSWORD},
+            capture_output=True,
+            check=False,
+        )
+        if created.returncode == 0:
+            break
+        time.sleep(0.1)
+
+
+def _create_queue(endpoint: str) -> str:
+    sqs = boto3.client(
+        "sqs",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    return str(sqs.create_queue(QueueName="payments-bench")["QueueUrl"])
+
+
+def _api_env(queue_url: str, endpoint: str, pg_port: int, redis_port: int) -> dict[str, str]:
+    """The API's environment, as ECS would inject it, pointed at the loopback servers."""
+    return {
+        "PAYMENT_QUEUE_URL": queue_url,
+        "DB_HOST": HOST,
+        "DB_PORT": str(pg_port),
+        "DB_NAME": "payments",
+        "DB_SSLMODE": "disable",
+        "DB_CREDENTIALS": json.dumps({"username": DB_USER, "password": DB_PASSWORD}),
+        "REDIS_HOST": HOST,
+        "REDIS_PORT": str(redis_port),
+        "REDIS_TLS": "false",
+        "REDIS_AUTH_TOKEN": REDIS_PASSWORD,
+        "CACHE_TTL_SECONDS": "300",
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "ENVIRONMENT": "bench",
+        "LOG_LEVEL": "INFO",
+        "DB_POOL_MAX": "20",
+    }
+
+
+def _stop(procs: list[tuple[subprocess.Popen[bytes], int]]) -> None:
+    """Signal every server first, then wait, so they shut down in parallel."""
+    for proc, sig in procs:
+        proc.send_signal(sig)
+    for proc, _ in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[dict[str, str]]:
+    """Start PostgreSQL, Redis and moto; yield the API's environment; stop them all after."""
+    bin_dir = _postgres_bin_dir()
+    from moto.server import ThreadedMotoServer
+
+    workdir = _make_workdir()
     procs: list[tuple[subprocess.Popen[bytes], int]] = []
     moto = None
     try:
-        subprocess.run(
-            [
-                f"{bin_dir}/initdb",
-                "-D",
-                str(workdir / "data"),
-                "-U",
-                DB_USER,
-                f"--pwfile={workdir / 'pw'}",
-                "--auth=scram-sha-256",
-                "--no-sync",
-            ],
-            check=True,
-            capture_output=True,
-            **as_postgres(),
-        )
+        _init_postgres(bin_dir, workdir)
         pg_port, redis_port, moto_port = free_port(), free_port(), free_port()
-        procs.append(
-            (
-                subprocess.Popen(
-                    [
-                        f"{bin_dir}/postgres",
-                        "-D",
-                        str(workdir / "data"),
-                        "-p",
-                        str(pg_port),
-                        "-k",
-                        str(workdir),
-                        "-c",
-                        f"listen_addresses={HOST}",
-                        "-c",
-                        "fsync=off",
-                        "-c",
-                        "synchronous_commit=off",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    **as_postgres(),
-                ),
-                signal.SIGINT,
-            )
-        )
-        procs.append(
-            (
-                subprocess.Popen(
-                    [
-                        "redis-server",
-                        "--port",
-                        str(redis_port),
-                        "--bind",
-                        HOST,
-                        "--requirepass",
-                        REDIS_PASSWORD,
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                ),
-                signal.SIGTERM,
-            )
-        )
+        procs.append((_start_postgres(bin_dir, workdir, pg_port), signal.SIGINT))
+        procs.append((_start_redis(redis_port), signal.SIGTERM))
         moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
         moto.start()
         wait_port(pg_port)
         wait_port(redis_port)
-        for _ in range(100):
-            created = subprocess.run(
-                [f"{bin_dir}/createdb", "-h", HOST, "-p", str(pg_port), "-U", DB_USER, "payments"],
-                env={**os.environ, "PGPASSWORD": DB_PASSWORD},
-                capture_output=True,
-                check=False,
-            )
-            if created.returncode == 0:
-                break
-            time.sleep(0.1)
+        _create_database(bin_dir, pg_port)
         endpoint = f"http://{HOST}:{moto_port}"
-        sqs = boto3.client(
-            "sqs",
-            region_name=REGION,
-            endpoint_url=endpoint,
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
-        queue_url = sqs.create_queue(QueueName="payments-bench")["QueueUrl"]
-        yield {
-            "PAYMENT_QUEUE_URL": queue_url,
-            "DB_HOST": HOST,
-            "DB_PORT": str(pg_port),
-            "DB_NAME": "payments",
-            "DB_SSLMODE": "disable",
-            "DB_CREDENTIALS": json.dumps({"username": DB_USER, "password": DB_PASSWORD}),
-            "REDIS_HOST": HOST,
-            "REDIS_PORT": str(redis_port),
-            "REDIS_TLS": "false",
-            "REDIS_AUTH_TOKEN": REDIS_PASSWORD,
-            "CACHE_TTL_SECONDS": "300",
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "ENVIRONMENT": "bench",
-            "LOG_LEVEL": "INFO",
-            "DB_POOL_MAX": "20",
-        }
+        yield _api_env(_create_queue(endpoint), endpoint, pg_port, redis_port)
     finally:
         if moto is not None:
             moto.stop()
-        for proc, sig in procs:
-            proc.send_signal(sig)
-        for proc, _ in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop(procs)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -234,6 +268,8 @@ def api_server(env: dict[str, str]) -> Iterator[int]:
 
 @dataclass
 class Result:
+    """One phase's raw measurements; summarised only when printed."""
+
     name: str
     concurrency: int
     latencies: list[float]
@@ -242,6 +278,7 @@ class Result:
     cache_hits: int
 
     def row(self) -> list[str]:
+        """The phase as table cells: p50/p99 latency, throughput, cache-hit share, errors."""
         lat = sorted(self.latencies) or [0.0]
         p50 = statistics.median(lat) * 1000
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
@@ -281,6 +318,7 @@ async def _request(
 async def run_phase(
     name: str, port: int, paths: list[str], concurrency: int, max_requests: int, max_seconds: float
 ) -> Result:
+    """GET each path once from concurrency keep-alive connections, within both caps."""
     latencies: list[float] = []
     errors = hits = 0
     queue = iter(paths[:max_requests])
@@ -346,6 +384,7 @@ async def seed(env: dict[str, str], count: int) -> list[str]:
 
 
 def print_table(results: list[Result]) -> None:
+    """Print an aligned table, so runs can be compared by eye."""
     header = ["phase", "conc", "requests", "p50 ms", "p99 ms", "req/s", "cache hit", "errors"]
     rows = [header] + [r.row() for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -359,6 +398,7 @@ def print_table(results: list[Result]) -> None:
 
 
 async def bench(args: argparse.Namespace, env: dict[str, str], port: int) -> list[Result]:
+    """Seed, warm the cache, then measure warm, cold and high-concurrency reads."""
     ids = await seed(env, args.requests)
     flush = redis.Redis(host=HOST, port=int(env["REDIS_PORT"]), password=REDIS_PASSWORD)
     warm_ids = ids[: min(len(ids), 500)]
@@ -388,6 +428,7 @@ async def bench(args: argparse.Namespace, env: dict[str, str], port: int) -> lis
 
 
 def main() -> int:
+    """Run every phase; exit 1 when warm p99 misses 50 ms or any request failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per phase (max)")
     parser.add_argument("--concurrency", type=int, default=10, help="baseline concurrency")

@@ -55,6 +55,7 @@ class PaymentCache:
 
     @staticmethod
     def key(payment_id: str) -> str:
+        """Versioned, so a new cached shape can move to new keys instead of misreading old ones."""
         return f"payment:v1:{payment_id}"
 
     async def get_raw(self, payment_id: str) -> str | None:
@@ -69,6 +70,7 @@ class PaymentCache:
         return raw if isinstance(raw, str) else None
 
     async def get(self, payment_id: str) -> dict[str, Any] | None:
+        """The cached view decoded, for callers that need fields rather than the raw text."""
         raw = await self.get_raw(payment_id)
         value = json.loads(raw) if raw is not None else None
         return value if isinstance(value, dict) else None
@@ -93,10 +95,12 @@ class PaymentCache:
         await self.invalidate(payment_id)
 
     async def invalidate(self, payment_id: str) -> None:
+        """Drop the entry; a failure is an error, since a stale status then lives until the TTL."""
         try:
             await self.client.delete(self.key(payment_id))
         except RedisError as exc:
             log.error("cache invalidation failed", extra={"error": type(exc).__name__})
 
     async def ping(self) -> None:
+        """Round-trip for the readiness probe; unlike the read paths it raises on failure."""
         await self.client.ping()

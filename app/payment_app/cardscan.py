@@ -77,21 +77,39 @@ def is_cvv_name(name: str) -> bool:
 def scan(value: Any, path: str = "body") -> None:
     """Walk decoded JSON and raise CardDataError on the first card number or CVV field."""
     if isinstance(value, dict):
-        for key, item in value.items():
-            key_str = str(key)
-            child = f"{path}.{key_str}" if len(key_str) <= 64 else f"{path}.<key>"
-            if is_cvv_name(key_str):
-                raise CardDataError(child, "cvv_field")
-            if contains_pan(key_str):
-                raise CardDataError(f"{path}.<key>", "card_number")
-            scan(item, child)
+        _scan_object(value, path)
     elif isinstance(value, list):
         for index, item in enumerate(value):
             scan(item, f"{path}[{index}]")
-    elif isinstance(value, bool):
-        return
-    elif isinstance(value, int | float):
-        if contains_pan(str(value) if isinstance(value, int) else format(value, "f")):
+    else:
+        text = _scalar_text(value)
+        if text is not None and contains_pan(text):
             raise CardDataError(path, "card_number")
-    elif isinstance(value, str) and contains_pan(value):
-        raise CardDataError(path, "card_number")
+
+
+def _scan_object(value: dict[Any, Any], path: str) -> None:
+    """Keys are checked before their values: a PAN or a CVV name can hide in either."""
+    for key, item in value.items():
+        key_str = str(key)
+        child = f"{path}.{key_str}" if len(key_str) <= 64 else f"{path}.<key>"
+        if is_cvv_name(key_str):
+            raise CardDataError(child, "cvv_field")
+        if contains_pan(key_str):
+            raise CardDataError(f"{path}.<key>", "card_number")
+        scan(item, child)
+
+
+def _scalar_text(value: Any) -> str | None:
+    """The digits a scalar shows when printed; None for values that cannot hold a PAN.
+
+    bool is tested first because it is an int; floats are printed without an exponent.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format(value, "f")
+    if isinstance(value, str):
+        return value
+    return None

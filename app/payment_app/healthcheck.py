@@ -14,6 +14,7 @@ MAX_HEARTBEAT_AGE = 120.0
 
 
 def healthy() -> bool:
+    """The worker by its heartbeat file when one exists (it serves no HTTP), else the API."""
     if WORKER_HEARTBEAT.exists():
         return time.time() - WORKER_HEARTBEAT.stat().st_mtime < MAX_HEARTBEAT_AGE
     try:

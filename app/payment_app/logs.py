@@ -25,6 +25,7 @@ class JsonFormatter(logging.Formatter):
         self._static = {"service": service, "environment": environment}
 
     def format(self, record: logging.LogRecord) -> str:
+        """One JSON object per record; ``extra=`` fields become top-level keys."""
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,

@@ -18,6 +18,8 @@ class TransientProcessorError(Exception):
 
 @dataclass(frozen=True)
 class ProcessorResult:
+    """One authorisation outcome; the reference is stored so payments can be reconciled."""
+
     status: Literal["succeeded", "failed"]
     reference: str
     failure_reason: str | None = None
@@ -26,7 +28,8 @@ class ProcessorResult:
 class PaymentProcessor(Protocol):
     """Authorise a payment; must be idempotent on payment.id (it can be called again)."""
 
-    async def authorize(self, payment: Payment) -> ProcessorResult: ...
+    async def authorize(self, payment: Payment) -> ProcessorResult:
+        """Return the outcome, or raise TransientProcessorError when a retry may succeed."""
 
 
 class SimulatedAcquirer:
@@ -41,6 +44,7 @@ class SimulatedAcquirer:
         self.delay = delay_seconds
 
     async def authorize(self, payment: Payment) -> ProcessorResult:
+        """Decide from token and amount alone (see the class), after the configured delay."""
         if self.delay:
             await asyncio.sleep(self.delay)
         token = payment.payment_method_token

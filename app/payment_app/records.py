@@ -13,6 +13,7 @@ def transaction_log_key(payment: Payment) -> str:
 
 
 def transaction_record(payment: Payment, environment: str) -> dict[str, Any]:
+    """The S3 transaction-log entry: stored fields only, so no token reaches the log."""
     return {
         "schema_version": 1,
         "payment_id": payment.id,

@@ -579,18 +579,6 @@ class Kit:
     def new_key() -> str:
         return "idem-" + _letters(32)
 
-    @staticmethod
-    def payment_body(**overrides: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "amount": 1250,
-            "currency": "EUR",
-            "merchant_id": "merchant_42",
-            "payment_method_token": "tok_" + _letters(16),
-            "description": "order 1001",
-        }
-        body.update(overrides)
-        return body
-
     def queue_depth(self, queue_url: str) -> int:
         attrs = self.aws("sqs").get_queue_attributes(
             QueueUrl=queue_url,
@@ -604,6 +592,21 @@ class Kit:
 @pytest.fixture(scope="session")
 def kit(aws_resources: AwsResources) -> Kit:
     return Kit(aws_resources.endpoint)
+
+
+@pytest.fixture
+def payment_body() -> dict[str, Any]:
+    """A valid POST /payments body; variants derive from it ({**payment_body, "amount": 0}).
+
+    The token is fresh per test, so payments of different tests never share one.
+    """
+    return {
+        "amount": 1250,
+        "currency": "EUR",
+        "merchant_id": "merchant_42",
+        "payment_method_token": "tok_" + _letters(16),
+        "description": "order 1001",
+    }
 
 
 @pytest_asyncio.fixture

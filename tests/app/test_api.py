@@ -7,7 +7,7 @@ import json
 import logging
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -21,6 +21,7 @@ from payment_app.logs import JsonFormatter
 
 pytestmark = pytest.mark.asyncio
 TEST_PAN = "4111111111111111"
+Variant = Callable[[dict[str, Any]], Any]  # the valid body -> the body a test sends
 
 
 def _letters(n: int) -> str:
@@ -32,16 +33,36 @@ def new_key() -> str:
     return "idem-" + _letters(32)
 
 
-def payment_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "amount": 1250,
-        "currency": "EUR",
-        "merchant_id": "merchant_42",
-        "payment_method_token": "tok_" + _letters(16),
-        "description": "order 1001",
-    }
-    body.update(overrides)
-    return body
+def _with(**fields: Any) -> Variant:
+    """A variant of the valid body with these fields replaced or added."""
+    return lambda body: {**body, **fields}
+
+
+CARD_DATA_BODIES: dict[str, Variant] = {
+    "plain": _with(description=f"card {TEST_PAN}"),
+    "spaces": _with(description="card 4111 1111 1111 1111"),
+    "hyphens": _with(description="card 4111-1111-1111-1111"),
+    "token": _with(payment_method_token=f"tok_{TEST_PAN}"),
+    "nested": _with(metadata={"nested": [{"pan": TEST_PAN}]}),
+    "number": _with(card=int(TEST_PAN)),
+    "merchant": _with(merchant_id="5500000000000004"),
+}
+INVALID_BODIES: dict[str, Variant] = {
+    "amount-zero": _with(amount=0),
+    "amount-negative": _with(amount=-5),
+    "amount-too-large": _with(amount=10**12),
+    "amount-string": _with(amount="100"),
+    "amount-float": _with(amount=10.5),
+    "amount-bool": _with(amount=True),
+    "currency-unknown": _with(currency="XYZ"),
+    "currency-lower-case": _with(currency="eur"),
+    "merchant-null": _with(merchant_id=None),
+    "token-malformed": _with(payment_method_token="not-a-token"),
+    "unknown-field": _with(unexpected=1),
+    "amount-missing": lambda body: {k: v for k, v in body.items() if k != "amount"},
+    "array": lambda body: [body],
+    "string": lambda body: "just a string",
+}
 
 
 def free_port() -> int:
@@ -85,7 +106,9 @@ async def test_ready_when_dependencies_up(client: httpx.AsyncClient) -> None:
     assert response.json()["checks"] == {"database": "ok", "cache": "ok"}
 
 
-async def test_ready_fails_when_database_down(settings: Settings) -> None:
+async def test_ready_fails_when_database_down(
+    settings: Settings, payment_body: dict[str, Any]
+) -> None:
     down = replace(settings, db_port=free_port(), run_migrations=False)
     app = create_app(down)
     async with app.router.lifespan_context(app):
@@ -93,7 +116,7 @@ async def test_ready_fails_when_database_down(settings: Settings) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
             ready = await http.get("/ready")
             health = await http.get("/health")
-            created = await post(http, payment_body())
+            created = await post(http, payment_body)
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"].startswith("error")
     assert ready.json()["checks"]["cache"] == "ok"
@@ -113,9 +136,13 @@ async def test_ready_fails_when_cache_down(settings: Settings) -> None:
 
 
 async def test_create_payment_is_pending_and_enqueued(
-    kit: Any, client: httpx.AsyncClient, settings: Settings, pool: Any
+    kit: Any,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    pool: Any,
+    payment_body: dict[str, Any],
 ) -> None:
-    response = await post(client, payment_body())
+    response = await post(client, payment_body)
     assert response.status_code == 202, response.text
     data = response.json()
     assert data["status"] == "pending"
@@ -129,11 +156,11 @@ async def test_create_payment_is_pending_and_enqueued(
 
 
 async def test_same_key_same_body_is_idempotent(
-    kit: Any, client: httpx.AsyncClient, settings: Settings
+    kit: Any, client: httpx.AsyncClient, settings: Settings, payment_body: dict[str, Any]
 ) -> None:
-    key, body = new_key(), payment_body()
-    first = await post(client, body, key)
-    second = await post(client, body, key)
+    key = new_key()
+    first = await post(client, payment_body, key)
+    second = await post(client, payment_body, key)
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
     assert second.headers["idempotent-replayed"] == "true"
@@ -141,18 +168,22 @@ async def test_same_key_same_body_is_idempotent(
 
 
 async def test_same_key_different_body_conflicts(
-    kit: Any, client: httpx.AsyncClient, settings: Settings
+    kit: Any, client: httpx.AsyncClient, settings: Settings, payment_body: dict[str, Any]
 ) -> None:
-    key, body = new_key(), payment_body()
-    assert (await post(client, body, key)).status_code == 202
-    conflict = await post(client, {**body, "amount": body["amount"] + 1}, key)
+    key = new_key()
+    assert (await post(client, payment_body, key)).status_code == 202
+    conflict = await post(client, {**payment_body, "amount": payment_body["amount"] + 1}, key)
     assert conflict.status_code == 409
     assert conflict.json()["error"]["code"] == "idempotency_conflict"
     assert kit.queue_depth(settings.payment_queue_url) == 1
 
 
 async def test_failed_enqueue_is_resent_on_retry(
-    kit: Any, client: httpx.AsyncClient, settings: Settings, pool: Any
+    kit: Any,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    pool: Any,
+    payment_body: dict[str, Any],
 ) -> None:
     app = client.app  # type: ignore[attr-defined]
     real_sqs = app.state.sqs
@@ -161,43 +192,34 @@ async def test_failed_enqueue_is_resent_on_retry(
         def send_message(self, **_: Any) -> None:
             raise ConnectionError("queue unreachable")
 
-    key, body = new_key(), payment_body()
+    key = new_key()
     app.state.sqs = BrokenSqs()
-    failed = await post(client, body, key)
+    failed = await post(client, payment_body, key)
     app.state.sqs = real_sqs
     assert failed.status_code == 503
-    retried = await post(client, body, key)
+    retried = await post(client, payment_body, key)
     assert retried.status_code == 202
     assert kit.queue_depth(settings.payment_queue_url) == 1
 
 
-async def test_missing_idempotency_key(client: httpx.AsyncClient) -> None:
-    response = await client.post("/payments", json=payment_body())
+async def test_missing_idempotency_key(
+    client: httpx.AsyncClient, payment_body: dict[str, Any]
+) -> None:
+    response = await client.post("/payments", json=payment_body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "missing_idempotency_key"
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        payment_body(description=f"card {TEST_PAN}"),
-        payment_body(description="card 4111 1111 1111 1111"),
-        payment_body(description="card 4111-1111-1111-1111"),
-        payment_body(payment_method_token=f"tok_{TEST_PAN}"),
-        {**payment_body(), "metadata": {"nested": [{"pan": TEST_PAN}]}},
-        {**payment_body(), "card": int(TEST_PAN)},
-        payment_body(merchant_id="5500000000000004"),
-    ],
-    ids=["plain", "spaces", "hyphens", "token", "nested", "number", "merchant"],
-)
+@pytest.mark.parametrize("variant", list(CARD_DATA_BODIES.values()), ids=list(CARD_DATA_BODIES))
 async def test_card_numbers_rejected_and_never_logged(
     kit: Any,
     client: httpx.AsyncClient,
     captured_logs: io.StringIO,
-    body: dict[str, Any],
+    variant: Variant,
     settings: Settings,
+    payment_body: dict[str, Any],
 ) -> None:
-    response = await post(client, body)
+    response = await post(client, variant(payment_body))
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "card_data_rejected"
     logs = captured_logs.getvalue()
@@ -210,53 +232,43 @@ async def test_card_numbers_rejected_and_never_logged(
 
 @pytest.mark.parametrize("field", ["cvv", "CVC", "cvv2", "security_code", "securityCode"])
 async def test_cvv_fields_rejected(
-    client: httpx.AsyncClient, captured_logs: io.StringIO, field: str
+    client: httpx.AsyncClient,
+    captured_logs: io.StringIO,
+    field: str,
+    payment_body: dict[str, Any],
 ) -> None:
-    response = await post(client, {**payment_body(), field: "737"})
+    response = await post(client, {**payment_body, field: "737"})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "card_data_rejected"
     assert "737" not in captured_logs.getvalue()
-    nested = await post(client, {**payment_body(), "card": {field: "737"}})
+    nested = await post(client, {**payment_body, "card": {field: "737"}})
     assert nested.status_code == 422
 
 
 async def test_card_number_in_idempotency_key_rejected(
-    client: httpx.AsyncClient, captured_logs: io.StringIO
+    client: httpx.AsyncClient, captured_logs: io.StringIO, payment_body: dict[str, Any]
 ) -> None:
-    response = await post(client, payment_body(), key=f"key-{TEST_PAN}")
+    response = await post(client, payment_body, key=f"key-{TEST_PAN}")
     assert response.status_code == 422
     assert TEST_PAN not in captured_logs.getvalue()
 
 
-async def test_non_luhn_digits_are_allowed(client: httpx.AsyncClient) -> None:
-    response = await post(client, payment_body(description="invoice 1234567890123456"))
+async def test_non_luhn_digits_are_allowed(
+    client: httpx.AsyncClient, payment_body: dict[str, Any]
+) -> None:
+    response = await post(client, {**payment_body, "description": "invoice 1234567890123456"})
     assert response.status_code == 202, response.text
 
 
-@pytest.mark.parametrize(
-    ("body", "status"),
-    [
-        (payment_body(amount=0), 422),
-        (payment_body(amount=-5), 422),
-        (payment_body(amount=10**12), 422),
-        (payment_body(amount="100"), 422),
-        (payment_body(amount=10.5), 422),
-        (payment_body(amount=True), 422),
-        (payment_body(currency="XYZ"), 422),
-        (payment_body(currency="eur"), 422),
-        (payment_body(merchant_id=None), 422),
-        (payment_body(payment_method_token="not-a-token"), 422),
-        ({**payment_body(), "unexpected": 1}, 422),
-        ({k: v for k, v in payment_body().items() if k != "amount"}, 422),
-        ([payment_body()], 422),
-        ("just a string", 422),
-    ],
-)
+@pytest.mark.parametrize("variant", list(INVALID_BODIES.values()), ids=list(INVALID_BODIES))
 async def test_invalid_bodies_are_4xx(
-    client: httpx.AsyncClient, body: Any, status: int, captured_logs: io.StringIO
+    client: httpx.AsyncClient,
+    variant: Variant,
+    captured_logs: io.StringIO,
+    payment_body: dict[str, Any],
 ) -> None:
-    response = await post(client, body)
-    assert response.status_code == status, response.text
+    response = await post(client, variant(payment_body))
+    assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_request"
     assert '"input"' not in response.text
 
@@ -282,8 +294,10 @@ async def test_deeply_nested_json_is_4xx(client: httpx.AsyncClient) -> None:
     assert 400 <= response.status_code < 500
 
 
-async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: Settings) -> None:
-    body = payment_body(description="x" * (settings.max_body_bytes + 1))
+async def test_oversized_body_is_413(
+    client: httpx.AsyncClient, settings: Settings, payment_body: dict[str, Any]
+) -> None:
+    body = {**payment_body, "description": "x" * (settings.max_body_bytes + 1)}
     response = await post(client, body)
     assert response.status_code == 413
 
@@ -299,10 +313,12 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient, settings: Settin
     assert streamed.status_code == 413
 
 
-async def test_wrong_content_type_is_415(client: httpx.AsyncClient) -> None:
+async def test_wrong_content_type_is_415(
+    client: httpx.AsyncClient, payment_body: dict[str, Any]
+) -> None:
     response = await client.post(
         "/payments",
-        content=json.dumps(payment_body()),
+        content=json.dumps(payment_body),
         headers={"Idempotency-Key": new_key(), "Content-Type": "text/plain"},
     )
     assert response.status_code == 415
@@ -314,9 +330,12 @@ async def test_get_unknown_and_invalid_ids(client: httpx.AsyncClient) -> None:
 
 
 async def test_status_cache_miss_hit_and_invalidation(
-    client: httpx.AsyncClient, pool: Any, payment_cache: PaymentCache
+    client: httpx.AsyncClient,
+    pool: Any,
+    payment_cache: PaymentCache,
+    payment_body: dict[str, Any],
 ) -> None:
-    payment_id = (await post(client, payment_body())).json()["id"]
+    payment_id = (await post(client, payment_body)).json()["id"]
     await payment_cache.invalidate(payment_id)
 
     miss = await client.get(f"/payments/{payment_id}")
@@ -347,9 +366,9 @@ async def test_status_cache_miss_hit_and_invalidation(
 
 
 async def test_status_served_from_database_when_cache_down(
-    settings: Settings, client: httpx.AsyncClient
+    settings: Settings, client: httpx.AsyncClient, payment_body: dict[str, Any]
 ) -> None:
-    payment_id = (await post(client, payment_body())).json()["id"]
+    payment_id = (await post(client, payment_body)).json()["id"]
     app = create_app(replace(settings, redis_port=free_port()))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -29,11 +29,6 @@ pytestmark = pytest.mark.asyncio
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 
 
-def _letters(n: int) -> str:
-    """Random token body without digits: a random digit run could pass Luhn and be rejected."""
-    return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
-
-
 class CountingProcessor:
     """Wraps the simulated acquirer to count calls."""
 
@@ -102,10 +97,8 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
-async def create(api: httpx.AsyncClient, kit: Any, **overrides: Any) -> str:
-    response = await api.post(
-        "/payments", json=kit.payment_body(**overrides), headers={"Idempotency-Key": kit.new_key()}
-    )
+async def create(api: httpx.AsyncClient, kit: Any, body: dict[str, Any]) -> str:
+    response = await api.post("/payments", json=body, headers={"Idempotency-Key": kit.new_key()})
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 
@@ -117,9 +110,10 @@ async def test_pending_to_succeeded_with_event_and_log(
     pool: Any,
     payment_cache: PaymentCache,
     events_queue: str,
+    payment_body: dict[str, Any],
 ) -> None:
-    token = "tok_" + _letters(12)
-    payment_id = await create(api, kit, payment_method_token=token)
+    token = payment_body["payment_method_token"]
+    payment_id = await create(api, kit, payment_body)
     assert (await api.get(f"/payments/{payment_id}")).json()["status"] == "pending"  # cached
 
     worker = make_worker(settings, pool, payment_cache, CountingProcessor())
@@ -154,8 +148,9 @@ async def test_decline_ends_failed(
     pool: Any,
     payment_cache: PaymentCache,
     events_queue: str,
+    payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(api, kit, amount=2051)
+    payment_id = await create(api, kit, {**payment_body, "amount": 2051})  # ends in 51: declined
     await make_worker(settings, pool, payment_cache, CountingProcessor()).run_once()
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "failed"
@@ -170,8 +165,9 @@ async def test_redelivery_is_idempotent(
     pool: Any,
     payment_cache: PaymentCache,
     events_queue: str,
+    payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(api, kit)
+    payment_id = await create(api, kit, payment_body)
     processor = CountingProcessor()
     worker = make_worker(settings, pool, payment_cache, processor)
     first = await worker.process(payment_id)
@@ -187,12 +183,14 @@ async def test_transient_errors_retry_then_dead_letter(
     settings: Settings,
     pool: Any,
     payment_cache: PaymentCache,
+    payment_body: dict[str, Any],
 ) -> None:
     queues = kit.make_queues(visibility_timeout=1, max_receive=2)
     short = replace(
         settings, payment_queue_url=queues.url, worker_visibility_timeout=1, worker_wait_seconds=1
     )
-    payment_id = await create(api, kit, payment_method_token="tok_unavailable_acq")
+    unavailable = {**payment_body, "payment_method_token": "tok_unavailable_acq"}
+    payment_id = await create(api, kit, unavailable)
     kit.aws("sqs").send_message(
         QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
     )
@@ -216,10 +214,11 @@ async def test_long_work_extends_visibility(
     settings: Settings,
     pool: Any,
     payment_cache: PaymentCache,
+    payment_body: dict[str, Any],
 ) -> None:
     queues = kit.make_queues(visibility_timeout=1, max_receive=5)
     short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=1)
-    payment_id = await create(api, kit)
+    payment_id = await create(api, kit, payment_body)
     sqs = kit.aws("sqs")
     sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id}))
     worker = make_worker(short, pool, payment_cache, CountingProcessor(delay=2.5))
@@ -254,8 +253,9 @@ async def test_sigterm_finishes_in_flight_work(
     settings: Settings,
     env: dict[str, str],
     pool: Any,
+    payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(api, kit)
+    payment_id = await create(api, kit, payment_body)
     child_env = {
         **os.environ,
         **env,

@@ -12,6 +12,7 @@ from payment_app.logs import configure_logging
 
 
 def main() -> None:
+    """Serve the API; a configuration error exits with one line instead of a traceback."""
     try:
         settings = load_settings(role="api")
     except ConfigError as exc:

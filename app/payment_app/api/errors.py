@@ -30,6 +30,7 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, details: list[dict[str, str]] | None = None
 ) -> JSONResponse:
+    """The one error shape, so clients handle every failure the same way."""
     body: dict[str, object] = {"code": code, "message": message}
     if details:
         body["details"] = details

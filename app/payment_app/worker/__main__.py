@@ -14,6 +14,7 @@ from payment_app.worker.service import PaymentWorker
 
 
 async def serve(settings: Settings) -> None:
+    """Open the dependencies, run until SIGTERM/SIGINT, close them even if the worker fails."""
     if settings.run_migrations:
         await migrate.upgrade_async(settings)
     pool = await db.create_pool(settings)
@@ -38,6 +39,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
+    """Run the worker; a configuration error exits with one line instead of a traceback."""
     try:
         settings = load_settings(role="worker")
     except ConfigError as exc:

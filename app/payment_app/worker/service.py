@@ -55,6 +55,7 @@ class PaymentWorker:
 
     @property
     def stopping(self) -> bool:
+        """Whether a stop was requested, for callers that must not start new work."""
         return self._stop.is_set()
 
     async def run(self) -> None:

@@ -17,6 +17,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    """Create the table with the checks the application relies on, enforced by the database."""
     op.create_table(
         "payments",
         sa.Column("id", sa.Uuid(), primary_key=True, server_default=sa.text("gen_random_uuid()")),
@@ -48,5 +49,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Reverse upgrade(): the index first, then the table."""
     op.drop_index("ix_payments_merchant_created", table_name="payments")
     op.drop_table("payments")
