@@ -1,5 +1,6 @@
-"""Facts derived from a recorded graph that several rules (and the connectivity tests) share.
+"""Facts derived from a recorded graph that several rules, the waivers and the tests share.
 
+Type tokens, references, policy documents, bucket settings, security-group rules and routes.
 Everything here reads Pulumi wire names (camelCase) and resolves references between
 resources through ids and ARNs (`Graph.by_id`), so it works on the offline graph and on the
 graph the CrossGuard pack builds from a real stack's resources alike.
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from conventions import naming
 from resource_graph import Graph, Resource
 
 KMS_KEY = "aws:kms/key:Key"
@@ -25,6 +27,11 @@ LEGACY_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 QUEUE = "aws:sqs/queue:Queue"
 TOPIC = "aws:sns/topic:Topic"
+CLUSTER = "aws:rds/cluster:Cluster"
+INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+SECRET = "aws:secretsmanager/secret:Secret"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 WORLD = ("0.0.0.0/0", "::/0")
 
 
@@ -144,10 +151,12 @@ def bucket_config(graph: Graph, bucket: Resource, kind: str) -> list[Resource]:
 
 
 def bucket_name(bucket: Resource) -> str:
+    """A bucket's physical name, which other resources (trails, log delivery) refer to it by."""
     return str(bucket.get("bucket") or bucket.state.get("bucket") or bucket.id or bucket.name)
 
 
 def bucket_policies(graph: Graph, bucket: Resource) -> list[Any]:
+    """The policy documents of a bucket (separate BucketPolicy resources)."""
     docs = [
         p.get("policy")
         for p in attached(graph, ["aws:s3/bucketPolicy:BucketPolicy"], "bucket", bucket)
@@ -156,6 +165,7 @@ def bucket_policies(graph: Graph, bucket: Resource) -> list[Any]:
 
 
 def queue_policies(graph: Graph, queue: Resource) -> list[Any]:
+    """The policy documents of a queue: its inline policy and separate QueuePolicy resources."""
     docs = [queue.get("policy")] + [
         p.get("policy")
         for p in attached(graph, ["aws:sqs/queuePolicy:QueuePolicy"], "queueUrl", queue)
@@ -164,10 +174,85 @@ def queue_policies(graph: Graph, queue: Resource) -> list[Any]:
 
 
 def topic_policies(graph: Graph, topic: Resource) -> list[Any]:
+    """The policy documents of a topic: its inline policy and separate TopicPolicy resources."""
     docs = [topic.get("policy")] + [
         p.get("policy") for p in attached(graph, ["aws:sns/topicPolicy:TopicPolicy"], "arn", topic)
     ]
     return [d for d in docs if d]
+
+
+def bucket_sse(graph: Graph, bucket: Resource) -> list[dict[str, Any]]:
+    """The default-encryption settings of a bucket (applyServerSideEncryptionByDefault)."""
+    return [
+        rule.get("applyServerSideEncryptionByDefault") or {}
+        for config in bucket_config(graph, bucket, "bucketServerSideEncryptionConfiguration")
+        for rule in as_list(config.get("rules"))
+    ]
+
+
+def transaction_buckets(graph: Graph) -> list[Resource]:
+    """The buckets holding transaction logs, which audit and storage rules treat as audit data."""
+    prefix = naming.physical_name("transaction-logs", graph.suffix)
+    return [b for b in graph.of_type(*BUCKETS) if bucket_name(b).startswith(prefix)]
+
+
+def load_balancers(graph: Graph) -> list[Resource]:
+    """The application load balancers: the edge rules (and their waivers) apply to these only."""
+    return [
+        lb
+        for lb in graph.of_type(LOAD_BALANCER)
+        if lb.get("loadBalancerType") in (None, "application")
+    ]
+
+
+def route_table_of(graph: Graph, carrier: Resource) -> Resource | None:
+    """The route table a route belongs to (the table itself for an inline route)."""
+    if carrier.type == "aws:ec2/routeTable:RouteTable":
+        return carrier
+    return ref(graph, carrier.get("routeTableId"))
+
+
+def route_table_subnets(graph: Graph, table: Resource) -> set[str]:
+    """The subnets associated with a route table, i.e. the subnets its routes apply to."""
+    return {
+        str(a.get("subnetId"))
+        for a in attached(
+            graph, ["aws:ec2/routeTableAssociation:RouteTableAssociation"], "routeTableId", table
+        )
+        if a.get("subnetId")
+    }
+
+
+def cluster_instances(graph: Graph, cluster: Resource) -> list[Resource]:
+    """The instances of an Aurora cluster, in registration order (the first is the writer)."""
+    ident = {cluster.id, cluster.get("clusterIdentifier")} - {None}
+    return [i for i in graph.of_type(INSTANCE) if i.get("clusterIdentifier") in ident]
+
+
+def cluster_parameters(graph: Graph, cluster: Resource) -> dict[str, str] | None:
+    """The cluster parameter group's parameters, or None when the cluster uses the default group."""
+    name = cluster.get("dbClusterParameterGroupName")
+    for group in graph.of_type("aws:rds/clusterParameterGroup:ClusterParameterGroup"):
+        if name and name in (group.id, group.get("name")):
+            return {
+                str(p.get("name")): str(p.get("value")) for p in as_list(group.get("parameters"))
+            }
+    return None
+
+
+def has_replicas(group: Resource) -> bool:
+    """A Redis replication group with a replica to fail over to."""
+    return (
+        int(group.get("numCacheClusters") or 1) > 1
+        or int(group.get("replicasPerNodeGroup") or 0) > 0
+    )
+
+
+def log_group_for(graph: Graph, arn: Any) -> Resource | None:
+    """The log group an ARN names (CloudTrail uses `...:log-group:<name>:*`)."""
+    text = str(arn or "")
+    found = ref(graph, text) or ref(graph, text.removesuffix(":*"))
+    return found if found is not None and found.type == LOG_GROUP else None
 
 
 def alb_security_group_ids(graph: Graph) -> set[str]:
@@ -208,6 +293,7 @@ class SgRule:
 
     @property
     def ports(self) -> str:
+        """The protocol and port range as a violation message names them."""
         if self.protocol == "-1":
             return "all traffic"
         if self.from_port == self.to_port:
@@ -224,71 +310,81 @@ def _port(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _rule_resources(graph: Graph) -> list[SgRule]:
+    """Rules carried by SecurityGroupIngressRule / SecurityGroupEgressRule resources."""
+    return [
+        SgRule(
+            carrier=r,
+            entry="",
+            group_id=str(r.get("securityGroupId")),
+            direction="ingress" if r.type == INGRESS_RULE else "egress",
+            protocol=_protocol(r.get("ipProtocol")),
+            from_port=_port(r.get("fromPort")),
+            to_port=_port(r.get("toPort")),
+            cidrs=tuple(c for c in (r.get("cidrIpv4"), r.get("cidrIpv6")) if c),
+            peer_groups=tuple(as_list(r.get("referencedSecurityGroupId"))),
+            prefix_lists=tuple(as_list(r.get("prefixListId"))),
+            description=r.get("description"),
+        )
+        for r in graph.of_type(INGRESS_RULE, EGRESS_RULE)
+    ]
+
+
+def _legacy_rule(r: Resource) -> SgRule:
+    """A rule carried by the older SecurityGroupRule resource."""
+    group_id = str(r.get("securityGroupId"))
+    return SgRule(
+        carrier=r,
+        entry="",
+        group_id=group_id,
+        direction=str(r.get("type")),
+        protocol=_protocol(r.get("protocol")),
+        from_port=_port(r.get("fromPort")),
+        to_port=_port(r.get("toPort")),
+        cidrs=tuple(as_list(r.get("cidrBlocks")) + as_list(r.get("ipv6CidrBlocks"))),
+        peer_groups=tuple(
+            as_list(r.get("sourceSecurityGroupId")) + ([group_id] if r.get("self") else [])
+        ),
+        prefix_lists=tuple(as_list(r.get("prefixListIds"))),
+        description=r.get("description"),
+    )
+
+
+def _inline_rules(sg: Resource) -> list[SgRule]:
+    """The `ingress` and `egress` entries written inline in a SecurityGroup."""
+    group_id = str(sg.id)
+    return [
+        SgRule(
+            carrier=sg,
+            entry=f"{direction}[{i}]",
+            group_id=group_id,
+            direction=direction,
+            protocol=_protocol(e.get("protocol")),
+            from_port=_port(e.get("fromPort")),
+            to_port=_port(e.get("toPort")),
+            cidrs=tuple(as_list(e.get("cidrBlocks")) + as_list(e.get("ipv6CidrBlocks"))),
+            peer_groups=tuple(
+                as_list(e.get("securityGroups")) + ([group_id] if e.get("self") else [])
+            ),
+            prefix_lists=tuple(as_list(e.get("prefixListIds"))),
+            description=e.get("description"),
+        )
+        for direction in ("ingress", "egress")
+        for i, e in enumerate(as_list(sg.get(direction)))
+    ]
+
+
 def sg_rules(graph: Graph) -> list[SgRule]:
     """Every security-group rule in the graph: rule resources and inline entries alike."""
-    rules: list[SgRule] = []
-    for r in graph.of_type(INGRESS_RULE, EGRESS_RULE):
-        rules.append(
-            SgRule(
-                carrier=r,
-                entry="",
-                group_id=str(r.get("securityGroupId")),
-                direction="ingress" if r.type == INGRESS_RULE else "egress",
-                protocol=_protocol(r.get("ipProtocol")),
-                from_port=_port(r.get("fromPort")),
-                to_port=_port(r.get("toPort")),
-                cidrs=tuple(c for c in (r.get("cidrIpv4"), r.get("cidrIpv6")) if c),
-                peer_groups=tuple(as_list(r.get("referencedSecurityGroupId"))),
-                prefix_lists=tuple(as_list(r.get("prefixListId"))),
-                description=r.get("description"),
-            )
-        )
-    for r in graph.of_type(LEGACY_RULE):
-        group_id = str(r.get("securityGroupId"))
-        rules.append(
-            SgRule(
-                carrier=r,
-                entry="",
-                group_id=group_id,
-                direction=str(r.get("type")),
-                protocol=_protocol(r.get("protocol")),
-                from_port=_port(r.get("fromPort")),
-                to_port=_port(r.get("toPort")),
-                cidrs=tuple(as_list(r.get("cidrBlocks")) + as_list(r.get("ipv6CidrBlocks"))),
-                peer_groups=tuple(
-                    as_list(r.get("sourceSecurityGroupId")) + ([group_id] if r.get("self") else [])
-                ),
-                prefix_lists=tuple(as_list(r.get("prefixListIds"))),
-                description=r.get("description"),
-            )
-        )
+    rules = _rule_resources(graph)
+    rules += [_legacy_rule(r) for r in graph.of_type(LEGACY_RULE)]
     for sg in graph.of_type(SECURITY_GROUP):
-        group_id = str(sg.id)
-        for direction in ("ingress", "egress"):
-            for i, e in enumerate(as_list(sg.get(direction))):
-                rules.append(
-                    SgRule(
-                        carrier=sg,
-                        entry=f"{direction}[{i}]",
-                        group_id=group_id,
-                        direction=direction,
-                        protocol=_protocol(e.get("protocol")),
-                        from_port=_port(e.get("fromPort")),
-                        to_port=_port(e.get("toPort")),
-                        cidrs=tuple(
-                            as_list(e.get("cidrBlocks")) + as_list(e.get("ipv6CidrBlocks"))
-                        ),
-                        peer_groups=tuple(
-                            as_list(e.get("securityGroups")) + ([group_id] if e.get("self") else [])
-                        ),
-                        prefix_lists=tuple(as_list(e.get("prefixListIds"))),
-                        description=e.get("description"),
-                    )
-                )
+        rules += _inline_rules(sg)
     return rules
 
 
 def container_definitions(task_definition: Resource) -> list[dict[str, Any]]:
+    """The container definitions of a task definition (a JSON string input), each a dict."""
     parsed = parse_json(task_definition.get("containerDefinitions"))
     return [c for c in as_list(parsed) if isinstance(c, dict)]
 
@@ -330,5 +426,6 @@ def role_documents(graph: Graph, role: Resource) -> list[Any]:
 
 
 def role_by_arn(graph: Graph, arn: Any) -> Resource | None:
+    """The IAM role of this stack an ARN input names (None for anything else)."""
     role = ref(graph, arn)
     return role if role is not None and role.type == "aws:iam/role:Role" else None

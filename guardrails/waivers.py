@@ -11,9 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from guardrails import facts
-from guardrails.facts import as_list
+from guardrails.facts import (
+    as_list,
+    bucket_sse,
+    load_balancers,
+    route_table_of,
+    route_table_subnets,
+)
 from guardrails.model import Violation
-from guardrails.rules import bucket_sse, load_balancers, route_table_of, route_table_subnets
 from resource_graph import Graph, Resource
 
 
@@ -28,6 +33,7 @@ class Waiver:
     applies: Callable[[Graph, Resource, str], bool]  # (graph, resource, inline entry)
 
     def matches(self, graph: Graph, violation: Violation) -> bool:
+        """Whether this waiver absorbs a violation: same rule, only its controls, the exact case."""
         if violation.rule != self.rule or not set(violation.controls) <= set(self.controls):
             return False
         found = locate(graph, violation.resource)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from guardrails.facts import KMS_KEY
 from resource_graph import Graph, Resource
 
 ACCOUNT = "123456789012"
@@ -90,7 +91,7 @@ def key(name: str = "data-key", *, rotation: bool = True, cloudwatch: bool = Tru
             }
         )
     return res(
-        "aws:kms/key:Key",
+        KMS_KEY,
         name,
         id=KEY_ARN.rsplit("/", 1)[1],
         arn=KEY_ARN,

@@ -6,10 +6,13 @@ import pytest
 
 import guardrails
 from guardrails import RULES, WAIVERS, evaluate
+from guardrails.facts import INGRESS_RULE
 from guardrails.waivers import split
 from resource_graph import Graph, Resource
 from tests.conftest import ENVIRONMENTS, environment_graph
-from tests.guardrails.cases import CASES, Case, _lb, _sg
+from tests.guardrails.cases import CASES, Case
+from tests.guardrails.cases.edge import alb
+from tests.guardrails.cases.network import security_group
 from tests.guardrails.synth import ACCOUNT, bucket, graph, key, res
 
 RULE_BY_ID = {r.id: r for r in RULES}
@@ -65,12 +68,10 @@ def test_waivers_cite_existing_rules_and_controls() -> None:
 
 # ----------------------------------------------------------- waivers stay narrow (synthetic)
 
-INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
-
 
 def _open(port: int, group: str) -> Resource:
     return res(
-        INGRESS,
+        INGRESS_RULE,
         f"{group}-{port}",
         securityGroupId=f"sg-{group}",
         ipProtocol="tcp",
@@ -82,13 +83,13 @@ def _open(port: int, group: str) -> Resource:
 
 
 def test_alb_https_from_the_internet_is_waived() -> None:
-    g = graph(_lb(), _sg("alb"), _open(443, "alb"), _open(80, "alb"))
+    g = graph(alb(), security_group("alb"), _open(443, "alb"), _open(80, "alb"))
     assert [v for v in evaluate(g) if v.rule == "network-ingress"] == []
 
 
 @pytest.mark.parametrize(("port", "group"), [(22, "alb"), (443, "api"), (8080, "alb")])
 def test_other_internet_ingress_is_not_waived(port: int, group: str) -> None:
-    g = graph(_lb(), _sg("alb"), _sg("api"), _open(port, group))
+    g = graph(alb(), security_group("alb"), security_group("api"), _open(port, group))
     found = [v for v in evaluate(g) if v.rule == "network-ingress"]
     assert found and all(f"{group}-{port}" in v.resource for v in found)
 
@@ -97,7 +98,7 @@ def test_sse_s3_is_waived_only_for_log_buckets() -> None:
     access = bucket("access-logs", "access-logs", sse="AES256")
     alb_logs = bucket("alb-logs", "alb-logs", sse="AES256")
     data = bucket("data", "transaction-logs", sse="AES256", logging_target=access[0].id)
-    lb = _lb(accessLogs={"bucket": alb_logs[0].id, "enabled": True})
+    lb = alb(accessLogs={"bucket": alb_logs[0].id, "enabled": True})
     found = [
         v for v in evaluate(graph(key(), lb, *access, *alb_logs, *data)) if "S3.17" in v.controls
     ]
@@ -116,7 +117,7 @@ def test_unencrypted_log_bucket_is_not_waived() -> None:
 def test_public_route_waived_only_for_alb_subnets() -> None:
     def routed(subnet: str) -> Graph:
         return graph(
-            _lb(subnets=["subnet-pa", "subnet-pb"]),
+            alb(subnets=["subnet-pa", "subnet-pb"]),
             res("aws:ec2/routeTable:RouteTable", "rt", id="rtb-1"),
             res(
                 "aws:ec2/routeTableAssociation:RouteTableAssociation",

@@ -1,0 +1,218 @@
+"""Compute rules: the ECS cluster, task definitions, services and the ECR repositories.
+
+- `compute-cluster`: Container Insights on; ECS Exec only with KMS-encrypted logging.
+- `compute-containers`: no privileged container, no host PID, read-only root, non-root user.
+- `compute-secrets-logging`: credentials only through `secrets`; logs to CloudWatch.
+- `compute-roles-network`: separate task and execution roles; no public IP; Fargate LATEST.
+- `compute-ecr`: scan on push, immutable tags, lifecycle policy, customer key, no open policy.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from guardrails import facts
+from guardrails.facts import as_list, statements
+from guardrails.model import Violation
+from guardrails.rules.base import Findings, is_true, on_cmk, rule
+from resource_graph import Graph
+
+
+@rule("compute-cluster", "Container Insights on; ECS Exec off (or logged with KMS)", "ECS.12")
+def compute_cluster(graph: Graph) -> list[Violation]:
+    """The cluster is observable, and a shell into a task is never an unrecorded one."""
+    f = Findings("compute-cluster")
+    exec_logged = False
+    for cluster in graph.of_type("aws:ecs/cluster:Cluster"):
+        settings = {s.get("name"): s.get("value") for s in as_list(cluster.get("settings"))}
+        f.require(
+            settings.get("containerInsights") in ("enabled", "enhanced"),
+            cluster,
+            "Container Insights off",
+            "ECS.12",
+        )
+        exec_config = (
+            (cluster.get("configuration") or {}).get("executeCommandConfiguration")
+        ) or {}
+        exec_logged = exec_logged or (
+            on_cmk(graph, exec_config.get("kmsKeyId")) and exec_config.get("logging") == "OVERRIDE"
+        )
+    for service in graph.of_type("aws:ecs/service:Service"):
+        f.require(
+            not is_true(service.get("enableExecuteCommand")) or exec_logged,
+            service,
+            "ECS Exec enabled without KMS-encrypted logging",
+            "ECS.12",
+        )
+    return f.items
+
+
+def _root_user(user: Any) -> bool:
+    if not user:
+        return True
+    name = str(user).split(":")[0]
+    return name in ("root", "0")
+
+
+@rule(
+    "compute-containers",
+    "Containers not privileged, no host PID, read-only root, non-root user",
+    "ECS.1",
+    "ECS.3",
+    "ECS.4",
+    "ECS.5",
+    "ECS.20",
+)
+def compute_containers(graph: Graph) -> list[Violation]:
+    """A compromised container gains as little as possible over its task and host."""
+    f = Findings("compute-containers")
+    for td in graph.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        f.require(td.get("pidMode") != "host", td, "shares the host PID namespace", "ECS.3")
+        f.require(
+            td.get("networkMode") in (None, "awsvpc"), td, "network mode is not awsvpc", "ECS.1"
+        )
+        for c in facts.container_definitions(td):
+            name = c.get("name")
+            f.require(
+                not is_true(c.get("privileged")), td, f"container {name} is privileged", "ECS.4"
+            )
+            f.require(
+                is_true(c.get("readonlyRootFilesystem")),
+                td,
+                f"container {name} root file system is writable",
+                "ECS.5",
+            )
+            f.require(
+                not _root_user(c.get("user")),
+                td,
+                f"container {name} runs as root (no user)",
+                "ECS.20",
+            )
+    return f.items
+
+
+CREDENTIAL = re.compile(
+    r"(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY|ACCESS_KEY)", re.I
+)
+POINTER = re.compile(r"(_ARN|_ID|_NAME|_URL|_URI|_ENDPOINT|_HOST|_PORT|_REGION)$", re.I)
+
+
+@rule(
+    "compute-secrets-logging",
+    "Credentials only through `secrets`; container logs to CloudWatch",
+    "ECS.8",
+    "ECS.9",
+)
+def compute_secrets_logging(graph: Graph) -> list[Violation]:
+    """Credentials never sit in a task definition in plain text, and every container's logs land."""
+    f = Findings("compute-secrets-logging")
+    for td in graph.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        for c in facts.container_definitions(td):
+            name = c.get("name")
+            for env in as_list(c.get("environment")):
+                key = str(env.get("name", ""))
+                if CREDENTIAL.search(key) and not POINTER.search(key):
+                    f.add(
+                        td,
+                        f"container {name} passes {key} as a plain environment variable",
+                        "ECS.8",
+                    )
+            for secret in as_list(c.get("secrets")):
+                f.require(
+                    str(secret.get("valueFrom", "")).startswith("arn:aws:"),
+                    td,
+                    f"container {name} secret {secret.get('name')} is not a Secrets Manager ARN",
+                    "ECS.8",
+                )
+            driver = (c.get("logConfiguration") or {}).get("logDriver")
+            f.require(
+                driver == "awslogs",
+                td,
+                f"container {name} logs with {driver}, not awslogs",
+                "ECS.9",
+            )
+    return f.items
+
+
+@rule(
+    "compute-roles-network",
+    "Separate task and execution roles; no public IP; Fargate LATEST",
+    "ECS.2",
+    "ECS.10",
+    "ECS.16",
+)
+def compute_roles_network(graph: Graph) -> list[Violation]:
+    """The application never holds the agent's permissions, is unreachable, and runs patched."""
+    f = Findings("compute-roles-network")
+    for td in graph.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        task, execution = td.get("taskRoleArn"), td.get("executionRoleArn")
+        f.require(
+            bool(task) and bool(execution) and task != execution,
+            td,
+            "needs separate task and execution roles",
+            "ECS.16",
+        )
+    for service in graph.of_type("aws:ecs/service:Service"):
+        network = service.get("networkConfiguration") or {}
+        f.require(
+            not is_true(network.get("assignPublicIp")),
+            service,
+            "assigns public IPs",
+            "ECS.2",
+            "ECS.16",
+        )
+        fargate = service.get("launchType") == "FARGATE" or any(
+            str(s.get("capacityProvider", "")).startswith("FARGATE")
+            for s in as_list(service.get("capacityProviderStrategies"))
+        )
+        f.require(fargate, service, "does not run on Fargate", "ECS.10")
+        f.require(
+            service.get("platformVersion") in (None, "LATEST"),
+            service,
+            f"platform version pinned to {service.get('platformVersion')}",
+            "ECS.10",
+        )
+    return f.items
+
+
+@rule(
+    "compute-ecr",
+    "ECR scan on push, immutable tags, lifecycle policy, KMS, no open policy",
+    "ECR.1",
+    "ECR.2",
+    "ECR.3",
+)
+def compute_ecr(graph: Graph) -> list[Violation]:
+    """The images the tasks run are scanned, cannot be swapped under a tag, and stay private."""
+    f = Findings("compute-ecr")
+    for repo in graph.of_type("aws:ecr/repository:Repository"):
+        scan = repo.get("imageScanningConfiguration") or {}
+        f.require(is_true(scan.get("scanOnPush")), repo, "no scan on push", "ECR.1")
+        f.require(
+            str(repo.get("imageTagMutability")).startswith("IMMUTABLE"),
+            repo,
+            "image tags are mutable",
+            "ECR.2",
+        )
+        f.require_any(
+            as_list(repo.get("encryptionConfigurations")),
+            lambda e: e.get("encryptionType") == "KMS" and on_cmk(graph, e.get("kmsKey")),
+            repo,
+            "not encrypted with the customer key",
+            "ECR.1",
+        )
+        lifecycle = facts.attached(
+            graph, ["aws:ecr/lifecyclePolicy:LifecyclePolicy"], "repository", repo
+        )
+        f.require(bool(lifecycle), repo, "no lifecycle policy", "ECR.3")
+        for policy in facts.attached(
+            graph, ["aws:ecr/repositoryPolicy:RepositoryPolicy"], "repository", repo
+        ):
+            f.require(
+                not any(facts.is_public_allow(s) for s in statements(policy.get("policy"))),
+                policy,
+                "repository policy open to any principal",
+                "ECR.1",
+            )
+    return f.items

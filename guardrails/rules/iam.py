@@ -1,0 +1,194 @@
+"""IAM rules: identity policies, trust policies, managed-policy attachments, resource policies.
+
+- `iam`, as five named checks run in this order:
+  - identity policies: no Allow on `*`, on every action of a service, with NotAction or
+    NotResource; `Resource: "*"` only for actions AWS cannot scope; no wildcard ARNs beyond a
+    trailing one under an exact S3 or Logs resource;
+  - trust policies: every role is assumable only by an AWS service principal;
+  - managed policies: no AWS managed policy attached, except the RDS monitoring role's;
+  - resource policies: no Allow on `*` or with NotAction;
+  - key policies: `kms:*` only for the account root.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from guardrails import facts
+from guardrails.facts import as_list, statements
+from guardrails.model import Violation
+from guardrails.rules.base import Findings, rule
+from resource_graph import Graph, Resource
+
+# Actions that AWS does not scope to a resource, so "Resource": "*" is the only option.
+STAR_RESOURCE_ACTIONS = {
+    "ecr:getauthorizationtoken",  # registry-wide token, no resource-level permission
+    "cloudwatch:putmetricdata",  # no resource type; scope with cloudwatch:namespace instead
+    "xray:puttracesegments",
+    "xray:puttelemetryrecords",
+    "xray:getsamplingrules",
+    "xray:getsamplingtargets",
+    "logs:describeloggroups",  # lists groups; flow-log delivery calls it account-wide
+}
+# Services whose ARNs may end in a trailing wildcard below an exact resource (objects of one
+# bucket, streams of one log group); everything else must name exact ARNs.
+TRAILING_WILDCARD_OK = {"s3", "logs"}
+ADMIN_MANAGED_POLICIES = re.compile(
+    r"arn:aws:iam::aws:policy/(AdministratorAccess|PowerUserAccess|IAMFullAccess|.*FullAccess)$"
+)
+ALLOWED_MANAGED_POLICIES = {"arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"}
+IAM_CONTROLS = ("IAM.1", "IAM.21", "KMS.1", "KMS.2")
+
+
+def _resource_ok(resource: str) -> bool:
+    if "*" not in resource:
+        return True
+    parts = resource.split(":", 5)
+    if len(parts) < 6 or parts[2] not in TRAILING_WILDCARD_OK:
+        return False
+    head, _, tail = resource.rpartition("*")
+    return tail == "" and "*" not in head and head.endswith(("/", ":")) and len(parts[5]) > 2
+
+
+def _wild_action(action: str) -> bool:
+    return action == "*" or action.endswith(":*")
+
+
+def _bad_action_statement(f: Findings, carrier: Resource, entry: str, s: dict[str, Any]) -> None:
+    """An Allow never grants every action, directly or through NotAction."""
+    if s.get("Effect") != "Allow":
+        return  # a Deny with wildcards only narrows access
+    actions = [str(a) for a in as_list(s.get("Action"))]
+    if "NotAction" in s:
+        f.add(
+            carrier, "Allow with NotAction grants everything else", "IAM.1", "IAM.21", entry=entry
+        )
+    if "*" in actions:
+        f.add(carrier, 'Allow on action "*"', "IAM.1", "IAM.21", entry=entry)
+
+
+def _resource_scope(
+    f: Findings, carrier: Resource, entry: str, actions: list[str], resource: str
+) -> None:
+    """`Resource: "*"` only for actions AWS cannot scope; otherwise exact (or trailing) ARNs."""
+    if resource == "*":
+        extra = [a for a in actions if a not in STAR_RESOURCE_ACTIONS]
+        if extra:
+            controls = (
+                ("KMS.1", "KMS.2") if any(a.startswith("kms:") for a in extra) else ("IAM.1",)
+            )
+            f.add(carrier, f'Resource "*" for {sorted(extra)}', *controls, "IAM.21", entry=entry)
+    elif not _resource_ok(resource):
+        f.add(carrier, f"wildcard resource {resource}", "IAM.21", "KMS.2", entry=entry)
+
+
+def _identity_statement(f: Findings, carrier: Resource, entry: str, s: dict[str, Any]) -> None:
+    """One statement of an identity policy grants named actions on named resources."""
+    _bad_action_statement(f, carrier, entry, s)
+    if s.get("Effect") != "Allow":
+        return
+    actions = [str(a).lower() for a in as_list(s.get("Action"))]
+    for action in actions:
+        if action != "*" and _wild_action(action):
+            f.add(carrier, f"Allow on every action of a service ({action})", "IAM.21", entry=entry)
+    for resource in (str(r) for r in as_list(s.get("Resource"))):
+        _resource_scope(f, carrier, entry, actions, resource)
+    if "NotResource" in s:
+        f.add(carrier, "Allow with NotResource", "IAM.21", entry=entry)
+
+
+def _identity_policies(f: Findings, graph: Graph) -> None:
+    """Least privilege in every identity policy: role policies, policies, inline policies."""
+    for carrier, entry, doc in facts.identity_documents(graph):
+        for s in statements(doc):
+            _identity_statement(f, carrier, entry, s)
+
+
+def _trust_policies(f: Findings, graph: Graph) -> None:
+    """Only AWS services assume our roles: no account, user or wildcard principal."""
+    for role in graph.of_type("aws:iam/role:Role"):
+        for s in statements(role.get("assumeRolePolicy")):
+            if s.get("Effect") != "Allow":
+                continue
+            principal = s.get("Principal")
+            services = as_list(principal.get("Service")) if isinstance(principal, dict) else []
+            ok = (
+                isinstance(principal, dict)
+                and set(principal) == {"Service"}
+                and all(str(x).endswith(".amazonaws.com") for x in services)
+            )
+            f.require(
+                ok,
+                role,
+                f"trust policy not scoped to an AWS service principal ({principal})",
+                "IAM.1",
+            )
+
+
+def _managed_policies(f: Findings, graph: Graph) -> None:
+    """AWS managed policies grant on `*`; only the RDS monitoring role's one is accepted."""
+    for attachment in graph.of_type(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+    ):
+        arn = str(attachment.get("policyArn") or "")
+        if ADMIN_MANAGED_POLICIES.match(arn) or (
+            arn.startswith("arn:aws:iam::aws:policy/") and arn not in ALLOWED_MANAGED_POLICIES
+        ):
+            f.add(
+                attachment,
+                f"attaches AWS managed policy {arn} (not scoped to exact ARNs)",
+                "IAM.1",
+                "IAM.21",
+            )
+
+
+def _resource_documents(graph: Graph) -> Iterable[tuple[Resource, Any]]:
+    """Resource policies (keys, buckets, queues, topics, secrets, repositories, endpoints)."""
+    for r in graph.resources:
+        if r.type.startswith("aws:iam/"):
+            continue
+        for key in ("policy", "accessPolicy"):
+            doc = r.get(key)
+            if isinstance(doc, str | dict) and doc:
+                yield r, doc
+
+
+def _resource_policies(f: Findings, graph: Graph) -> None:
+    """No resource policy grants every action, directly or through NotAction."""
+    for carrier, doc in _resource_documents(graph):
+        for s in statements(doc):
+            _bad_action_statement(f, carrier, "", s)
+
+
+def _key_policies(f: Findings, graph: Graph) -> None:
+    """Full control of a key stays with the account root, which IAM policies then delegate."""
+    for key in graph.of_type(facts.KMS_KEY):
+        for s in statements(key.get("policy")):
+            actions = [str(a).lower() for a in as_list(s.get("Action"))]
+            root_only = all(p.endswith(":root") for p in facts.principals(s))
+            if s.get("Effect") == "Allow" and "kms:*" in actions and not root_only:
+                f.add(
+                    key,
+                    "key policy grants kms:* to a principal other than the account root",
+                    "KMS.1",
+                    "IAM.21",
+                )
+
+
+@rule(
+    "iam",
+    "No admin or `*` statements; exact resource ARNs; trust policies scoped to a service",
+    *IAM_CONTROLS,
+)
+def iam_policies(graph: Graph) -> list[Violation]:
+    """Every principal holds only the permissions it needs, on the resources it needs them for."""
+    f = Findings("iam")
+    _identity_policies(f, graph)
+    _trust_policies(f, graph)
+    _managed_policies(f, graph)
+    _resource_policies(f, graph)
+    _key_policies(f, graph)
+    return f.items
