@@ -66,6 +66,9 @@ monitoring = observability.build(
 
 pulumi.export("environment", profile.env)
 pulumi.export("environment_suffix", profile.suffix)
+# The environment class, for the guardrails and the policy pack: production-only rules follow it.
+pulumi.export("production", profile.deployment.production)
+pulumi.export("high_availability", profile.deployment.high_availability)
 pulumi.export("vpc_id", net.vpc_id)
 pulumi.export("alb_dns_name", lb.alb_dns_name)
 pulumi.export("https_url", lb.https_url)

@@ -211,6 +211,16 @@ def _merge(layers: list[_Layer]) -> dict[str, Any]:
     return {k.lower(): v for k, v in merged.items() if k.lower() in Profile.model_fields}
 
 
+def _where(keys: tuple[str, ...], sources: Mapping[str, Source], merged: Mapping[str, Any]) -> str:
+    """Each key involved in a rule, its value, and the layer and file that set it."""
+    parts = []
+    for key in keys:
+        section, _, name = key.partition(".")
+        value = merged.get(section, {}).get(name)
+        parts.append(f"{key} = {value!r} ({sources.get(key, 'unset')})")
+    return ", ".join(parts)
+
+
 def _format_error(
     loc: tuple[int | str, ...], msg: str, value: Any, sources: Mapping[str, Source]
 ) -> str:
@@ -266,10 +276,8 @@ def resolve(
         for err in exc.errors():
             cause = err.get("ctx", {}).get("error")
             if isinstance(cause, RuleViolationsError):
-                for key, msg in cause.failed:
-                    source = sources.get(key)
-                    where = f" ({source})" if source else ""
-                    messages.append(f"{key}{where}: {msg}")
+                for keys, msg in cause.failed:
+                    messages.append(f"{_where(keys, sources, merged)}: {msg}")
             else:
                 msg = err["msg"].removeprefix("Value error, ")
                 messages.append(_format_error(err["loc"], msg, err.get("input"), sources))

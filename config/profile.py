@@ -33,13 +33,20 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
 }
 
 SPIKE_FACTOR = 10  # the platform must absorb a 10x traffic spike by scaling out
+# Policy: a payment that fails every attempt reaches the dead-letter queue (and pages) within
+# the hour.
+POISON_RETRY_SECONDS = 3600
+# Policy for environments that serve real payments (deployment.production).
+PRODUCTION_5XX_THRESHOLD = 10
+# PCI DSS 10.5.1: at least three months of logs immediately available for analysis.
+PRODUCTION_LOG_RETENTION_DAYS = 90
 
 
 class RuleViolationsError(ValueError):
-    """Failed cross-field rules as (dotted key, message), so errors can name the layer."""
+    """Failed cross-field rules as (dotted keys involved, message), so errors name each layer."""
 
-    def __init__(self, failed: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{key}: {msg}" for key, msg in failed))
+    def __init__(self, failed: list[tuple[tuple[str, ...], str]]) -> None:
+        super().__init__("; ".join(f"{', '.join(keys)}: {msg}" for keys, msg in failed))
         self.failed = failed
 
 
@@ -209,7 +216,13 @@ class CacheConfig(Section):
 class MessagingConfig(Section):
     """SQS redrive and timing."""
 
-    max_receive_count: int = Field(ge=1, le=1000, description="receives before the DLQ")
+    # Policy: a poison payment is retried max_receive_count times, each after a visibility
+    # timeout; more than 10 keeps a failing payment out of the DLQ (and its alarm) for hours.
+    max_receive_count: int = Field(
+        ge=2,
+        le=10,
+        description="receives before the DLQ (2..10: one retry at least, a page within the hour)",
+    )
     visibility_timeout_seconds: int = Field(
         ge=0, le=43200, description="longer than the worker's processing time"
     )
@@ -252,18 +265,25 @@ class ObservabilityConfig(Section):
     audit_log_retention_days: int = Field(
         description="retention of audit logs (>= 365: PCI DSS 10.5.1)"
     )
+    # Policy: failing payments page someone within five minutes.
     alarm_evaluation_periods: int = Field(
-        ge=1, le=100, description="one-minute periods before an alarm fires"
+        ge=1, le=5, description="one-minute periods before an alarm fires (a page within 5 min)"
     )
-    alb_5xx_threshold: int = Field(ge=1, description="5xx responses per minute")
+    # Policy: above 25 failed requests a minute for minutes on end, payments are failing and
+    # nobody would be paged; production is held to 10 (Profile rules).
+    alb_5xx_threshold: int = Field(
+        ge=1, le=25, description="5xx responses per minute (at most 25; 10 in production)"
+    )
     latency_p99_seconds: float = Field(gt=0, le=1.0, description="p99 target response time")
     cpu_high_percent: Percent = Field(description="API service CPU alarm")
     memory_high_percent: Percent = Field(description="API service memory alarm")
+    # Policy: every message in a dead-letter queue is a payment or event that did not complete.
     dlq_visible_messages: int = Field(
-        ge=1, description="messages in a dead-letter queue that alarm"
+        ge=1, le=5, description="messages in a dead-letter queue that alarm (at most 5)"
     )
+    # Policy: a payment waiting more than 15 minutes in the queue is a stalled worker.
     queue_oldest_message_seconds: int = Field(
-        ge=60, description="age of the oldest payment message"
+        ge=60, le=900, description="age of the oldest payment message (60..900 s)"
     )
     db_cpu_high_percent: Percent = Field(description="Aurora CPU alarm")
     db_acu_high_percent: Percent = Field(description="Aurora ACU utilisation alarm (near max_acu)")
@@ -338,7 +358,13 @@ class DeploymentConfig(Section):
     environment_suffix: str = Field(
         description="suffix of every physical name (payment-<service>-<suffix>)"
     )
-    high_availability: bool = Field(description="enforce multi-AZ minimums (always true in prod)")
+    production: bool = Field(
+        description="serves real payments: production-only rules apply "
+        "(high availability, 5xx threshold, log retention)"
+    )
+    high_availability: bool = Field(
+        description="enforce multi-AZ minimums (required when production is true)"
+    )
     alert_email: str | None = Field(
         default=None,
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
@@ -408,16 +434,19 @@ class Profile(BaseModel):
     @model_validator(mode="after")
     def _cross_field(self) -> Profile:
         rules = _sizing_rules(self)
+        if self.deployment.production:
+            rules += _production_rules(self)
         if self.deployment.high_availability:
             rules += _high_availability_rules(self)
-        failed = [(key, msg) for ok, key, msg in rules if not ok]
+        failed = [(keys, msg) for ok, keys, msg in rules if not ok]
         if failed:
             raise RuleViolationsError(failed)
         return self
 
 
-# (holds, key, message): one cross-field rule, reported against `key` when it does not hold.
-Rule = tuple[bool, str, str]
+# (holds, every key involved, message): one cross-field rule. A failure names each key with
+# the layer and file that set it, so the fix can be made where the value comes from.
+Rule = tuple[bool, tuple[str, ...], str]
 
 
 def _sizing_rules(p: Profile) -> list[Rule]:
@@ -426,41 +455,68 @@ def _sizing_rules(p: Profile) -> list[Rule]:
     return [
         (
             n.endpoint_az_count <= n.az_count,
-            "network.endpoint_az_count",
-            f"{n.endpoint_az_count} exceeds network.az_count={n.az_count}",
+            ("network.endpoint_az_count", "network.az_count"),
+            f"endpoint_az_count={n.endpoint_az_count} exceeds az_count={n.az_count}",
         ),
         (
             c.min_count <= c.desired_count <= c.max_count,
-            "compute.desired_count",
+            ("compute.min_count", "compute.desired_count", "compute.max_count"),
             f"min_count={c.min_count} <= desired_count={c.desired_count} "
             f"<= max_count={c.max_count} must hold",
         ),
         (
             c.max_count >= SPIKE_FACTOR * c.desired_count,
-            "compute.max_count",
-            f"{c.max_count} cannot absorb a {SPIKE_FACTOR}x spike over desired_count="
+            ("compute.max_count", "compute.desired_count"),
+            f"max_count={c.max_count} cannot absorb a {SPIKE_FACTOR}x spike over desired_count="
             f"{c.desired_count}; needs at least {SPIKE_FACTOR * c.desired_count}",
         ),
         (
             c.worker_min_count <= c.worker_max_count,
-            "compute.worker_min_count",
-            f"{c.worker_min_count} exceeds worker_max_count={c.worker_max_count}",
+            ("compute.worker_min_count", "compute.worker_max_count"),
+            f"worker_min_count={c.worker_min_count} exceeds worker_max_count={c.worker_max_count}",
         ),
         (
             d.min_acu <= d.max_acu,
-            "database.min_acu",
-            f"{d.min_acu} exceeds database.max_acu={d.max_acu}",
+            ("database.min_acu", "database.max_acu"),
+            f"min_acu={d.min_acu} exceeds max_acu={d.max_acu}",
         ),
         (
             m.visibility_timeout_seconds >= 6 * m.receive_wait_seconds,
-            "messaging.visibility_timeout_seconds",
-            f"{m.visibility_timeout_seconds} is short; keep it at least 6x "
-            f"receive_wait_seconds={m.receive_wait_seconds}",
+            ("messaging.visibility_timeout_seconds", "messaging.receive_wait_seconds"),
+            f"visibility_timeout_seconds={m.visibility_timeout_seconds} is short; keep it at "
+            f"least 6x receive_wait_seconds={m.receive_wait_seconds}",
         ),
         (
-            p.env != "prod" or p.deployment.high_availability,
-            "deployment.high_availability",
-            "prod must run with high_availability = true",
+            m.max_receive_count * m.visibility_timeout_seconds <= POISON_RETRY_SECONDS,
+            ("messaging.max_receive_count", "messaging.visibility_timeout_seconds"),
+            f"max_receive_count={m.max_receive_count} x visibility_timeout_seconds="
+            f"{m.visibility_timeout_seconds} keeps a poison payment out of the dead-letter "
+            f"queue (and its alarm) for more than {POISON_RETRY_SECONDS} s",
+        ),
+    ]
+
+
+def _production_rules(p: Profile) -> list[Rule]:
+    """What an environment that serves real payments (deployment.production) must meet."""
+    o = p.observability
+    prod = "production (deployment.production = true) needs"
+    return [
+        (
+            p.deployment.high_availability,
+            ("deployment.production", "deployment.high_availability"),
+            f"{prod} high_availability = true",
+        ),
+        (
+            o.alb_5xx_threshold <= PRODUCTION_5XX_THRESHOLD,
+            ("deployment.production", "observability.alb_5xx_threshold"),
+            f"{prod} a page at {PRODUCTION_5XX_THRESHOLD} 5xx a minute at most, "
+            f"got alb_5xx_threshold={o.alb_5xx_threshold}",
+        ),
+        (
+            o.log_retention_days >= PRODUCTION_LOG_RETENTION_DAYS,
+            ("deployment.production", "observability.log_retention_days"),
+            f"{prod} {PRODUCTION_LOG_RETENTION_DAYS} days of logs immediately available "
+            f"(PCI DSS 10.5.1), got log_retention_days={o.log_retention_days}",
         ),
     ]
 
@@ -469,36 +525,37 @@ def _high_availability_rules(p: Profile) -> list[Rule]:
     """The multi-AZ minimums an environment with `high_availability` must meet."""
     n, c, d = p.network, p.compute, p.database
     ha = "high availability (deployment.high_availability = true) needs"
+    flag = "deployment.high_availability"
     return [
-        (n.az_count >= 3, "network.az_count", f"{ha} 3 AZs, got {n.az_count}"),
+        (n.az_count >= 3, (flag, "network.az_count"), f"{ha} 3 AZs, got {n.az_count}"),
         (
             n.endpoint_az_count >= 2,
-            "network.endpoint_az_count",
+            (flag, "network.endpoint_az_count"),
             f"{ha} endpoints in at least 2 AZs, got {n.endpoint_az_count}",
         ),
         (
             c.min_count >= 2,
-            "compute.min_count",
+            (flag, "compute.min_count"),
             f"{ha} at least 2 API tasks, got {c.min_count}",
         ),
         (
             d.reader_count >= 1,
-            "database.reader_count",
+            (flag, "database.reader_count"),
             f"{ha} at least 1 Aurora reader, got {d.reader_count}",
         ),
         (
             d.min_acu >= 0.5,
-            "database.min_acu",
+            (flag, "database.min_acu"),
             f"{ha} a writer that never pauses (min_acu >= 0.5), got {d.min_acu}",
         ),
         (
             p.cache.replica_count >= 1,
-            "cache.replica_count",
+            (flag, "cache.replica_count"),
             f"{ha} at least 1 Redis replica for failover, got {p.cache.replica_count}",
         ),
         (
             d.backup_retention_days >= 7,
-            "database.backup_retention_days",
+            (flag, "database.backup_retention_days"),
             f"{ha} at least 7 days of backups, got {d.backup_retention_days}",
         ),
     ]

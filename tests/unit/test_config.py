@@ -195,10 +195,9 @@ def test_invalid_fargate_pair(root: Path) -> None:
 
 def test_min_above_max(root: Path) -> None:
     message = error_of(root, database={"min_acu": 8, "max_acu": 4})
-    assert (
-        "database.min_acu (stack layer, Pulumi.dev.yaml): 8.0 exceeds database.max_acu=4.0"
-        in message
-    )
+    assert "database.min_acu = 8 (stack layer, Pulumi.dev.yaml)" in message
+    assert "database.max_acu = 4 (stack layer, Pulumi.dev.yaml)" in message
+    assert "min_acu=8.0 exceeds max_acu=4.0" in message
 
 
 def test_autoscaling_must_absorb_a_10x_spike(root: Path) -> None:

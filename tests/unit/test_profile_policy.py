@@ -1,0 +1,105 @@
+"""Policy bounds live in the profile's validation: a value that breaks one fails at load.
+
+Each case is a value a reviewer might let through in a pull request (it is a valid number to AWS)
+that the platform's policy refuses, with the reason in the message. Tests elsewhere then check
+wiring and invariants, never copies of an environment's numbers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import config
+from config import ConfigError
+from config.profile import (
+    POISON_RETRY_SECONDS,
+    PRODUCTION_5XX_THRESHOLD,
+    PRODUCTION_LOG_RETENTION_DAYS,
+)
+from offline.recorder import ROOT, stack_config
+from tests.conftest import ENVIRONMENTS
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "environments", tmp_path / "environments")
+    for stack in ROOT.glob("Pulumi.*.yaml"):
+        shutil.copy(stack, tmp_path / stack.name)
+    return tmp_path
+
+
+def error_of(root: Path, env: str, **stack: object) -> str:
+    cfg = stack_config(env, root=root)
+    cfg.update({f"payment:{k}": v for k, v in stack.items()})
+    with pytest.raises(ConfigError) as caught:
+        config.resolve(cfg, stack_file=f"Pulumi.{env}.yaml", root=root)
+    return str(caught.value)
+
+
+def with_layer(root: Path, env: str, toml: str) -> Path:
+    """Add a suffix layer for the env's own suffix: an edit as a user would make it."""
+    suffix = config.load(stack_config(env, root=root), root=root).suffix
+    (root / "environments/suffixes" / f"{suffix}.toml").write_text(toml)
+    return root
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize(
+    ("section", "key", "value", "reason"),
+    [
+        ("messaging", "max_receive_count", 1000, "less than or equal to 10"),
+        ("messaging", "max_receive_count", 1, "greater than or equal to 2"),
+        ("observability", "alb_5xx_threshold", 50, "less than or equal to 25"),
+        ("observability", "alarm_evaluation_periods", 30, "less than or equal to 5"),
+        ("observability", "dlq_visible_messages", 100, "less than or equal to 5"),
+        ("observability", "queue_oldest_message_seconds", 7200, "less than or equal to 900"),
+        ("observability", "audit_log_retention_days", 90, "PCI DSS 10.5.1"),
+        ("edge", "ssl_policy", "ELBSecurityPolicy-2016-08", "TLS13"),
+    ],
+)
+def test_policy_bound_refuses_a_value(
+    root: Path, env: str, section: str, key: str, value: object, reason: str
+) -> None:
+    message = error_of(root, env, **{section: {key: value}})
+    assert f"{section}.{key} = {value!r}" in message
+    assert reason in message
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_poison_payment_reaches_the_dlq_within_the_hour(root: Path, env: str) -> None:
+    retries = 10
+    timeout = POISON_RETRY_SECONDS // retries + 60
+    message = error_of(
+        root,
+        env,
+        messaging={"max_receive_count": retries, "visibility_timeout_seconds": timeout},
+    )
+    assert "messaging.max_receive_count = 10" in message
+    assert f"messaging.visibility_timeout_seconds = {timeout}" in message
+    assert "poison payment" in message
+
+
+def test_production_is_a_profile_attribute_not_a_name(root: Path) -> None:
+    # dev declared production: it is held to every production rule, whatever its name.
+    with_layer(
+        root,
+        "dev",
+        "[deployment]\nproduction = true\n"
+        f"[observability]\nalb_5xx_threshold = {PRODUCTION_5XX_THRESHOLD + 1}\n"
+        f"log_retention_days = {PRODUCTION_LOG_RETENTION_DAYS // 2 - 15}\n",
+    )
+    message = error_of(root, "dev")
+    for needed in ("high_availability = true", "5xx a minute", "days of logs"):
+        assert needed in message
+    assert "deployment.production = True (suffix layer, environments/suffixes/dev.toml)" in message
+
+
+def test_a_rule_names_every_key_with_the_file_that_set_it(root: Path) -> None:
+    # min_count from dev.toml's layer, max_count from the stack: both are named where they are.
+    with_layer(root, "dev", "[compute]\nmin_count = 3\ndesired_count = 3\n")
+    message = error_of(root, "dev", compute={"max_count": 2})
+    assert "compute.min_count = 3 (suffix layer, environments/suffixes/dev.toml)" in message
+    assert "compute.max_count = 2 (stack layer, Pulumi.dev.yaml)" in message
