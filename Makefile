@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ENV    ?= dev
 SUFFIX ?=
 
-.PHONY: plan test lint mypy matrix bench bench-app config-docs services lock clean venv
+.PHONY: plan test lint mypy snapshots matrix bench bench-app config-docs services lock clean venv
 
 REQUIREMENTS := requirements.txt requirements-dev.txt app/requirements.txt app/requirements-test.txt
 
@@ -48,6 +48,13 @@ bench: $(BIN)/activate
 
 bench-app: services $(BIN)/activate
 	$(BIN)/python scripts/bench_app.py
+
+## snapshots: regenerate every generated artifact after a deliberate change (environment
+## snapshots, docs/configuration.md, the architecture diagram); read the diff before committing
+snapshots: $(BIN)/activate
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/environments/test_matrix.py --snapshot-update
+	$(BIN)/python -m offline config-docs
+	$(BIN)/python -m offline diagram
 
 config-docs: $(BIN)/activate
 	$(BIN)/python -m offline config-docs

@@ -11,7 +11,10 @@ from config import Profile
 from offline.recorder import ROOT, record, run_program, stack_config
 from resource_graph import Graph
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+# Every environment the project defines: environments/<name>.toml, deployed by the stack in
+# Pulumi.<name>.yaml (tests/unit/test_environments.py holds the two together). Adding one is two
+# files and `make snapshots`; no test lists environments by hand.
+ENVIRONMENTS = tuple(config.known_environments(ROOT))
 
 
 def load_profile(env: str, suffix: str | None = None) -> Profile:

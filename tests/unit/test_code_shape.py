@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import payment_platform
+from tests.conftest import ENVIRONMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 # The infrastructure packages: no function longer than this many lines (one screen and a bit).
@@ -110,3 +111,38 @@ def test_builder_opens_and_finishes_its_component_scope(module_name: str) -> Non
     source = inspect.getsource(importlib.import_module(module_name).build)
     assert "component_scope(" in source and "scope.finish(" in source
     assert "ComponentResource(" not in source and "register_outputs(" not in source
+
+
+# Names that select an environment; code that compares them branches on a name, not on data.
+SELECTION_ATTRIBUTES = {"env", "suffix", "environment", "environment_suffix"}
+# Modules where environments must differ in data only: the program, its builders, the profile's
+# rules and the guardrails.
+DATA_ONLY = ("payment_platform", "guardrails")
+DATA_ONLY_FILES = ("__main__.py", "config/profile.py")
+
+
+def _selects_environment(node: ast.expr) -> bool:
+    """`profile.env`, `graph.suffix`, `p.deployment.environment`, ... (not `path.suffix`)."""
+    if not isinstance(node, ast.Attribute) or node.attr not in SELECTION_ATTRIBUTES:
+        return False
+    base = ast.unparse(node.value)
+    return any(word in base for word in ("profile", "graph", "deployment", "self"))
+
+
+def _branches_on_names(path: Path) -> list[str]:
+    found = []
+    envs = set(ENVIRONMENTS)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(_selects_environment(o) for o in operands):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Constant) and node.value in envs:
+            found.append(f"{path.relative_to(ROOT)}:{node.lineno}: names {node.value!r}")
+    return found
+
+
+def test_no_code_branches_on_an_environment_name_or_suffix() -> None:
+    files = _python_files(*DATA_ONLY) + [ROOT / name for name in DATA_ONLY_FILES]
+    found = [line for path in files for line in _branches_on_names(path)]
+    assert found == [], "environments must differ in data only (add a profile key instead)"

@@ -495,14 +495,15 @@ def test_worker_autoscaling_on_backlog_per_task(graph_of, profile):
     assert returned["expression"] == "visible / tasks"
 
 
-def test_scaling_differs_per_environment(build_compute):
-    seen = {}
-    for env in ("dev", "prod"):
-        graph = build_compute(profile_with(env))
-        api = scaling_target(graph, "api").inputs
-        worker = scaling_target(graph, "worker").inputs
-        seen[env] = (api["minCapacity"], api["maxCapacity"], worker["minCapacity"])
-    assert seen == {"dev": (1, 10, 1), "prod": (3, 30, 2)}
+def test_scaling_follows_a_changed_profile(build_compute):
+    # Values no environment file holds: the targets follow whatever the profile says.
+    base = profile_with("dev")
+    sizes = {"min_count": 4, "desired_count": 4, "max_count": 40, "worker_min_count": 3}
+    profile = base.model_copy(update={"compute": base.compute.model_copy(update=sizes)})
+    graph = build_compute(profile)
+    api = scaling_target(graph, "api").inputs
+    worker = scaling_target(graph, "worker").inputs
+    assert (api["minCapacity"], api["maxCapacity"], worker["minCapacity"]) == (4, 40, 3)
 
 
 # --- structure ------------------------------------------------------------------------------------

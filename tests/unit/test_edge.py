@@ -14,7 +14,7 @@ from offline.recorder import ROOT, stack_config
 from payment_platform import edge
 from resource_graph import Graph, Resource
 from tests import fakes
-from tests.conftest import Graphs, load_profile
+from tests.conftest import Graphs
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
@@ -245,11 +245,6 @@ def test_waf_rate_rule_and_managed_groups(env_graph):
         assert config_["sampledRequestsEnabled"] is True
         assert config_["metricName"]
     assert graph.outputs["web_acl_name"] == profile.name("waf")
-
-
-def test_waf_rate_limit_differs_per_environment():
-    assert load_profile("prod").edge.waf_rate_limit == 5000
-    assert load_profile("dev").edge.waf_rate_limit == 2000
 
 
 def test_waf_is_associated_with_the_alb_and_logs_redacted(env_graph):

@@ -47,12 +47,12 @@ def test_interface_endpoints_use_private_dns_in_the_profiles_endpoint_azs(built)
         assert graph.concern(endpoint) == "endpoints"
 
 
-def test_endpoint_az_count_per_environment(run_builder):
-    for env, count in (("dev", 1), ("staging", 2), ("prod", 3)):
-        profile = load_profile(env)
-        assert profile.network.endpoint_az_count == count
-        graph = run_builder(
-            lambda p=profile: endpoints.build(p, fakes.network(p), fakes.security()), env=env
-        )
-        for endpoint in graph.of_type(ENDPOINT):
-            assert len(endpoint.inputs["subnetIds"]) == count
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_endpoints_span_exactly_endpoint_az_count_subnets(run_builder, count):
+    # A changed value, not a committed one: the builder follows whatever the profile says.
+    base = load_profile("dev")
+    network = base.network.model_copy(update={"az_count": 3, "endpoint_az_count": count})
+    profile = base.model_copy(update={"network": network})
+    graph = run_builder(lambda: endpoints.build(profile, fakes.network(profile), fakes.security()))
+    for endpoint in graph.of_type(ENDPOINT):
+        assert len(endpoint.inputs["subnetIds"]) == count

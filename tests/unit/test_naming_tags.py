@@ -12,7 +12,7 @@ from tests.conftest import load_profile
 
 def test_physical_name_pattern() -> None:
     assert naming.physical_name("alb", "pr-142") == "payment-alb-pr-142"
-    assert load_profile("prod").name("cache") == "payment-cache-prod"
+    assert load_profile("prod", "pr-142").name("cache") == "payment-cache-pr-142"
 
 
 def test_unknown_service_is_a_programming_error() -> None:
