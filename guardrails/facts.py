@@ -35,6 +35,28 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 WORLD = ("0.0.0.0/0", "::/0")
 
 
+# The deployment class the stack exports from its profile (`pulumi.export` in __main__.py).
+PRODUCTION = "production"  # serves real payments
+HIGH_AVAILABILITY = "high_availability"  # multi-AZ minimums; production requires it
+
+
+def deployment_flag(graph: Graph, flag: str) -> bool:
+    """Whether the stack's exported `flag` (PRODUCTION, HIGH_AVAILABILITY) holds it to its rules.
+
+    Production-only rules key on these outputs, never on the environment's name, so `prod-eu`
+    is held to them and a sandbox that happens to be called `prod` is not. The safe default:
+    a flag that is unknown (None: a preview before the output resolves) or missing counts as
+    true, so an environment whose class cannot be read is held to the stricter rules. A
+    production stack is always held to the high-availability rules, as the profile requires.
+    """
+    value = graph.outputs.get(flag)
+    if flag == HIGH_AVAILABILITY and deployment_flag(graph, PRODUCTION):
+        return True
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() != "false" if value is not None else True
+
+
 def as_list(value: Any) -> list[Any]:
     """A policy field or input that may be a scalar or a list, as a list (None -> [])."""
     if value is None:
@@ -88,12 +110,27 @@ def principals(statement: Mapping[str, Any]) -> list[str]:
     return [str(p) for p in as_list(principal)]
 
 
-def allows(statement: Mapping[str, Any], principal: str, *actions: str) -> bool:
-    """An Allow statement that grants `principal` every one of `actions` (wildcards honoured)."""
-    if statement.get("Effect") != "Allow" or principal not in principals(statement):
+def grants(statement: Mapping[str, Any], *actions: str) -> bool:
+    """An Allow statement whose actions cover every one of `actions` (wildcards honoured)."""
+    if statement.get("Effect") != "Allow":
         return False
     granted = [str(a).lower() for a in as_list(statement.get("Action"))]
     return all(any(fnmatch.fnmatchcase(a.lower(), g) for g in granted) for a in actions)
+
+
+def allows(statement: Mapping[str, Any], principal: str, *actions: str) -> bool:
+    """An Allow statement that grants `principal` every one of `actions` (wildcards honoured)."""
+    return principal in principals(statement) and grants(statement, *actions)
+
+
+def condition_keys(statement: Mapping[str, Any]) -> set[str]:
+    """The condition keys a statement tests, lowercased, whatever the operator."""
+    condition = statement.get("Condition") or {}
+    if not isinstance(condition, Mapping):
+        return set()
+    return {
+        str(k).lower() for block in condition.values() if isinstance(block, Mapping) for k in block
+    }
 
 
 # Condition keys that tie a wildcard principal to this account or a named source, which AWS
@@ -114,9 +151,7 @@ def is_public_allow(statement: Mapping[str, Any]) -> bool:
     """An Allow to any principal without a condition that scopes it to an account or source."""
     if statement.get("Effect") != "Allow" or "*" not in principals(statement):
         return False
-    condition = statement.get("Condition") or {}
-    keys = {k.lower() for block in condition.values() if isinstance(block, Mapping) for k in block}
-    return not keys & SCOPING_KEYS
+    return not condition_keys(statement) & SCOPING_KEYS
 
 
 def denies_insecure_transport(document: Any) -> bool:
@@ -401,19 +436,19 @@ def identity_documents(graph: Graph) -> list[tuple[Resource, str, Any]]:
     return docs
 
 
-def role_documents(graph: Graph, role: Resource) -> list[Any]:
-    """Every identity policy document that applies to a role (inline, role policies, attached)."""
+def role_policies(graph: Graph, role: Resource) -> list[tuple[Resource, str, Any]]:
+    """(carrier, inline entry, document) of every identity policy that applies to a role."""
     role_refs = {role.id, role.get("name"), role.state.get("name"), role.state.get("arn")} - {
         None,
         "",
     }
-    docs: list[Any] = [
-        inline.get("policy")
-        for inline in as_list(role.get("inlinePolicies"))
+    docs: list[tuple[Resource, str, Any]] = [
+        (role, f"inlinePolicies[{i}]", inline.get("policy"))
+        for i, inline in enumerate(as_list(role.get("inlinePolicies")))
         if isinstance(inline, Mapping)
     ]
     docs += [
-        p.get("policy")
+        (p, "", p.get("policy"))
         for p in graph.of_type("aws:iam/rolePolicy:RolePolicy")
         if p.get("role") in role_refs
     ]
@@ -421,11 +456,121 @@ def role_documents(graph: Graph, role: Resource) -> list[Any]:
         if attachment.get("role") in role_refs:
             policy = ref(graph, attachment.get("policyArn"))
             if policy is not None:
-                docs.append(policy.get("policy"))
-    return [d for d in docs if d]
+                docs.append((policy, "", policy.get("policy")))
+    return [d for d in docs if d[2]]
+
+
+def role_documents(graph: Graph, role: Resource) -> list[Any]:
+    """Every identity policy document that applies to a role (inline, role policies, attached)."""
+    return [doc for _, _, doc in role_policies(graph, role)]
+
+
+def execution_roles(graph: Graph) -> list[Resource]:
+    """The roles ECS task definitions name as their execution role (the agent's, not the app's)."""
+    found: dict[str, Resource] = {}
+    for td in graph.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        role = role_by_arn(graph, td.get("executionRoleArn"))
+        if role is not None:
+            found.setdefault(role.urn, role)
+    return list(found.values())
 
 
 def role_by_arn(graph: Graph, arn: Any) -> Resource | None:
     """The IAM role of this stack an ARN input names (None for anything else)."""
     role = ref(graph, arn)
     return role if role is not None and role.type == "aws:iam/role:Role" else None
+
+
+SERVICE = "aws:ecs/service:Service"
+SCALABLE_TARGET = "aws:appautoscaling/target:Target"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+
+
+def named(graph: Graph, type_: str, service: str) -> list[Resource]:
+    """Resources of a type whose explicit name is `payment-{service}-{suffix}` in this graph."""
+    name = naming.physical_name(service, graph.suffix)
+    return [r for r in graph.of_type(type_) if name in (r.get("name"), r.state.get("name"))]
+
+
+def api_services(graph: Graph) -> list[Resource]:
+    """The ECS services behind a load balancer: the ones taking the internet's traffic."""
+    return [s for s in graph.of_type(SERVICE) if as_list(s.get("loadBalancers"))]
+
+
+def _arn_tail(value: Any) -> str:
+    """The name at the end of an ARN (`...:cluster/payment-cluster-dev` -> the cluster name)."""
+    return str(value or "").rsplit("/", 1)[-1]
+
+
+def scalable_targets(graph: Graph, service: Resource) -> list[Resource]:
+    """The Application Auto Scaling targets that own a service's desired count."""
+    cluster = ref(graph, service.get("cluster"))
+    cluster_name = (cluster.get("name") if cluster else None) or _arn_tail(service.get("cluster"))
+    resource_id = f"service/{cluster_name}/{service.get('name')}"
+    return [
+        t
+        for t in graph.of_type(SCALABLE_TARGET)
+        if t.get("resourceId") == resource_id
+        and t.get("scalableDimension") == "ecs:service:DesiredCount"
+    ]
+
+
+def dead_letter_queues(graph: Graph) -> list[Resource]:
+    """The queues some queue's redrive policy sends failed messages to."""
+    targets = {
+        (parse_json(q.get("redrivePolicy")) or {}).get("deadLetterTargetArn")
+        for q in graph.of_type(QUEUE)
+    }
+    return [q for q in graph.of_type(QUEUE) if q.state.get("arn") in targets - {None}]
+
+
+def arn_suffix(resource: Resource) -> str:
+    """A load balancer's or target group's ARN suffix, the value of its CloudWatch dimension."""
+    suffix = resource.state.get("arnSuffix")
+    if suffix:
+        return str(suffix)
+    arn = str(resource.state.get("arn") or resource.id or "")
+    return arn.split(":", 5)[-1].removeprefix("loadbalancer/")
+
+
+@dataclass(frozen=True)
+class AlarmMetric:
+    """One metric an alarm watches: directly, or as a query of its metric math."""
+
+    namespace: str
+    name: str
+    dimensions: Mapping[str, Any]
+    statistic: str | None
+
+
+def _dimensions(value: Any) -> dict[str, Any]:
+    """Alarm dimensions as a map, whether given as one or as [{name, value}, ...]."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {str(d.get("name")): d.get("value") for d in as_list(value) if isinstance(d, Mapping)}
+
+
+def alarm_metrics(alarm: Resource) -> list[AlarmMetric]:
+    """Every metric an alarm evaluates, whether it names one metric or queries several."""
+    found = []
+    if alarm.get("metricName"):
+        found.append(
+            AlarmMetric(
+                str(alarm.get("namespace")),
+                str(alarm.get("metricName")),
+                _dimensions(alarm.get("dimensions")),
+                alarm.get("extendedStatistic") or alarm.get("statistic"),
+            )
+        )
+    for query in as_list(alarm.get("metricQueries")):
+        metric = (query or {}).get("metric") or {}
+        if metric.get("metricName"):
+            found.append(
+                AlarmMetric(
+                    str(metric.get("namespace")),
+                    str(metric.get("metricName")),
+                    _dimensions(metric.get("dimensions")),
+                    metric.get("stat"),
+                )
+            )
+    return found

@@ -4,6 +4,13 @@
 inputs), its options, parent and dependencies. `to_graph` turns them into the same
 `resource_graph.Graph` the tests check, so the pack and the tests run one implementation of
 every rule. Kept apart from `__main__.py` so tests can import it without starting a pack.
+
+The stack resource's props are the stack outputs; they become `Graph.outputs` unchanged, as the
+recorder's do: `environment` and `environment_suffix` name the environment, and `production` and
+`high_availability` are the deployment class the production-only rules key on
+(`guardrails.facts.deployment_flag`). An output the engine does not know yet (preview) arrives
+as None, and a missing one is absent; either way the flag counts as true, so a stack whose class
+cannot be read is held to the stricter rules rather than waved through.
 """
 
 from __future__ import annotations
@@ -95,6 +102,7 @@ def to_graph(resources: Iterable[EngineResource]) -> tuple[Graph, set[str]]:
         flags: list[bool] = []
         props = _plain(r.props, flags)
         if r.resource_type == STACK_TYPE:
+            # NOTE: unknown outputs stay None here, not dropped: the rules read them as "held".
             outputs = dict(props)
             continue
         if r.resource_type.startswith("pulumi:providers:"):

@@ -1,10 +1,13 @@
 """Compute rules: the ECS cluster, task definitions, services and the ECR repositories.
 
 - `compute-cluster`: Container Insights on; ECS Exec only with KMS-encrypted logging.
-- `compute-containers`: no privileged container, no host PID, read-only root, non-root user.
+- `compute-containers`: no privileged container, no host PID, read-only root, non-root user,
+  every Linux capability dropped.
 - `compute-secrets-logging`: credentials only through `secrets`; logs to CloudWatch.
 - `compute-roles-network`: separate task and execution roles; no public IP; Fargate LATEST.
 - `compute-ecr`: scan on push, immutable tags, lifecycle policy, customer key, no open policy.
+- `compute-deployments`: a failed deployment rolls back; autoscaling, not `up`, owns the count.
+- `compute-scaling`: the API's scalable target reaches 10x its desired count.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def compute_cluster(graph: Graph) -> list[Violation]:
     return f.items
 
 
+def _drops_all_capabilities(container: dict[str, Any]) -> bool:
+    capabilities = (container.get("linuxParameters") or {}).get("capabilities") or {}
+    return "ALL" in [str(c).upper() for c in as_list(capabilities.get("drop"))]
+
+
 def _root_user(user: Any) -> bool:
     if not user:
         return True
@@ -57,7 +65,7 @@ def _root_user(user: Any) -> bool:
 
 @rule(
     "compute-containers",
-    "Containers not privileged, no host PID, read-only root, non-root user",
+    "Containers not privileged, no host PID, read-only root, non-root user, capabilities dropped",
     "ECS.1",
     "ECS.3",
     "ECS.4",
@@ -88,6 +96,15 @@ def compute_containers(graph: Graph) -> list[Violation]:
                 td,
                 f"container {name} runs as root (no user)",
                 "ECS.20",
+            )
+            # NOTE: a process that escapes the app keeps whatever capabilities Docker grants by
+            # default (NET_RAW, CHOWN, SETUID, ...) unless the container drops them all.
+            f.require(
+                _drops_all_capabilities(c),
+                td,
+                f"container {name} does not drop all Linux capabilities "
+                "(linuxParameters.capabilities.drop ALL)",
+                "ECS.4",
             )
     return f.items
 
@@ -214,5 +231,75 @@ def compute_ecr(graph: Graph) -> list[Violation]:
                 policy,
                 "repository policy open to any principal",
                 "ECR.1",
+            )
+    return f.items
+
+
+DEPLOYMENTS = "DESIGN safe deployments"
+
+
+@rule(
+    "compute-deployments",
+    "Deployment circuit breaker with rollback; desiredCount left to autoscaling (ignore_changes)",
+    DEPLOYMENTS,
+)
+def compute_deployments(graph: Graph) -> list[Violation]:
+    """A bad image never replaces healthy tasks for good, and `up` never undoes a scale-out.
+
+    Without the circuit breaker a failing deployment keeps cycling tasks; without rollback it
+    stops there, half deployed. Without `desiredCount` in ignore_changes every `pulumi up`
+    resets the count autoscaling chose, shedding capacity in the middle of a spike.
+    """
+    f = Findings("compute-deployments")
+    for service in graph.of_type(facts.SERVICE):
+        breaker = service.get("deploymentCircuitBreaker") or {}
+        f.require(
+            is_true(breaker.get("enable")) and is_true(breaker.get("rollback")),
+            service,
+            "deployment circuit breaker with rollback not enabled",
+            DEPLOYMENTS,
+        )
+        f.require(
+            bool({"desiredCount", "desired_count"} & set(service.ignore_changes)),
+            service,
+            "desiredCount not in ignore_changes: each `up` resets the count autoscaling set",
+            DEPLOYMENTS,
+        )
+    return f.items
+
+
+# The platform absorbs a 10x traffic spike by scaling out. The profile states the same policy
+# (config.profile.SPIKE_FACTOR); the guardrails restate it because they read the graph only.
+SPIKE_FACTOR = 10
+SPIKE = "DESIGN 10x spike"
+
+
+@rule(
+    "compute-scaling",
+    "The API's scalable target reaches 10x the service's desired count",
+    SPIKE,
+)
+def compute_scaling(graph: Graph) -> list[Violation]:
+    """A 10x spike of payments finds room to scale out, whatever the profile claims.
+
+    Reads the recorded graph: the desired count of each service behind the load balancer and
+    the maximum of the scalable target that owns it. (The desired count is the one the program
+    declares; autoscaling changes the live one, which `ignore_changes` keeps out of `up`.)
+    """
+    f = Findings("compute-scaling")
+    for service in facts.api_services(graph):
+        targets = facts.scalable_targets(graph, service)
+        if not targets:
+            f.add(service, "no scalable target: the service cannot scale out", SPIKE)
+        for target in targets:
+            # NOTE: a service that declares no count starts at the target's minimum.
+            desired = int(service.get("desiredCount") or target.get("minCapacity") or 1)
+            high = int(target.get("maxCapacity") or 0)
+            f.require(
+                high >= SPIKE_FACTOR * desired,
+                target,
+                f"maxCapacity {high} < {SPIKE_FACTOR} x desiredCount {desired} of "
+                f"{service.get('name')}",
+                SPIKE,
             )
     return f.items

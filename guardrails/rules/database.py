@@ -2,15 +2,23 @@
 
 - `database-protection`: storage on the customer key, not public, IAM auth, PostgreSQL and query
   logs exported, minor upgrades on.
-- `database-resilience`: backups kept, tags copied to snapshots, a non-default admin name, a
-  reader in prod.
+- `database-resilience`: backups kept (a week where the stack serves real payments), tags
+  copied to snapshots, a non-default admin name, a reader where it is highly available.
 - `database-credentials`: the master password managed by RDS on the customer key; Performance
   Insights on it.
 """
 
 from __future__ import annotations
 
-from guardrails.facts import CLUSTER, as_list, cluster_instances, cluster_parameters
+from guardrails.facts import (
+    CLUSTER,
+    HIGH_AVAILABILITY,
+    PRODUCTION,
+    as_list,
+    cluster_instances,
+    cluster_parameters,
+    deployment_flag,
+)
 from guardrails.model import Violation
 from guardrails.rules.base import Findings, is_true, on_cmk, rule
 from resource_graph import Graph
@@ -82,21 +90,27 @@ DEFAULT_ADMINS = {"postgres", "admin", "root", "rdsadmin", "administrator", "mas
 
 @rule(
     "database-resilience",
-    "Backups with retention, tags copied to snapshots, multi-AZ in prod, non-default admin",
+    "Backups with retention, tags copied to snapshots, multi-AZ where HA, non-default admin",
     "RDS.11",
     "RDS.15",
     "RDS.16",
     "RDS.24",
 )
 def database_resilience(graph: Graph) -> list[Violation]:
-    """The data survives a bad change or a lost AZ, and the admin account is not a guessable one."""
+    """The data survives a bad change or a lost AZ, and the admin account is not a guessable one.
+
+    A week of backups is asked of a stack that serves real payments (`production`), a reader of
+    a highly available one (`high_availability`): exported flags, not the environment's name.
+    """
     f = Findings("database-resilience")
+    min_retention = 7 if deployment_flag(graph, PRODUCTION) else 1
+    highly_available = deployment_flag(graph, HIGH_AVAILABILITY)
     for cluster in graph.of_type(CLUSTER):
         retention = int(cluster.get("backupRetentionPeriod") or 1)
         f.require(
-            retention >= (7 if graph.env == "prod" else 1),
+            retention >= min_retention,
             cluster,
-            f"backup retention {retention} day(s)",
+            f"backup retention {retention} day(s); needs {min_retention}",
             "RDS.11",
         )
         f.require(
@@ -111,12 +125,12 @@ def database_resilience(graph: Graph) -> list[Violation]:
             "default admin user name",
             "RDS.24",
         )
-        if graph.env == "prod":
+        if highly_available:
             count = len(cluster_instances(graph, cluster))
             f.require(
                 count >= 2,
                 cluster,
-                f"{count} instance(s); prod needs a reader in another AZ",
+                f"{count} instance(s); high availability needs a reader in another AZ",
                 "RDS.15",
             )
     return f.items

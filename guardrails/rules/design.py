@@ -6,8 +6,8 @@
 - `physical-names`: explicit names follow `payment-{service}-{suffix}`, fit their limit, and
   replace by deleting first.
 - `destroyable`: no protection, no retain, no final snapshot, force delete, shortest windows.
-- `high-availability`: in prod, tasks across AZs, Aurora readers apart from the writer, Redis
-  failover and multi-AZ.
+- `high-availability`: where the stack exports `high_availability` (or `production`): tasks
+  across AZs, Aurora readers apart from the writer, Redis failover and multi-AZ.
 - `tls-in-transit`: one rule across the data stores: Aurora `rds.force_ssl`, Redis in-transit
   encryption, deny-non-TLS in every bucket, queue and topic policy. The listener's TLS policy and
   the HTTP redirect belong to `edge-listeners`.
@@ -23,6 +23,7 @@ from conventions import naming, tags
 from guardrails import facts
 from guardrails.facts import (
     CLUSTER,
+    HIGH_AVAILABILITY,
     INSTANCE,
     LOG_GROUP,
     REPLICATION_GROUP,
@@ -30,6 +31,7 @@ from guardrails.facts import (
     as_list,
     cluster_instances,
     cluster_parameters,
+    deployment_flag,
     has_replicas,
     load_balancers,
     ref,
@@ -232,7 +234,7 @@ HA = "DESIGN high availability"
 
 
 def _services_spread(f: Findings, graph: Graph) -> None:
-    """Prod tasks run in two AZs or more, and a service behind the ALB keeps two tasks."""
+    """Tasks run in two AZs or more, and a service behind the ALB keeps two tasks."""
     for service in graph.of_type("aws:ecs/service:Service"):
         subnets = as_list((service.get("networkConfiguration") or {}).get("subnets"))
         zones = _azs(graph, subnets)
@@ -250,7 +252,7 @@ def _services_spread(f: Findings, graph: Graph) -> None:
 
 
 def _aurora_readers(f: Findings, graph: Graph) -> None:
-    """Every prod cluster has a reader, pinned to another AZ than the writer, to fail over to."""
+    """Every cluster has a reader, pinned to another AZ than the writer, to fail over to."""
     for cluster in graph.of_type(CLUSTER):
         instances = cluster_instances(graph, cluster)
         if not instances:
@@ -271,15 +273,18 @@ def _aurora_readers(f: Findings, graph: Graph) -> None:
 
 @rule(
     "high-availability",
-    "Prod: tasks across AZs, Aurora readers in other AZs, Redis failover and multi-AZ",
+    "High availability: tasks across AZs, Aurora readers in other AZs, Redis failover, multi-AZ",
     HA,
     "RDS.15",
     "ElastiCache.3",
 )
 def high_availability(graph: Graph) -> list[Violation]:
-    """Prod keeps serving payments through the loss of one Availability Zone."""
+    """A highly available environment keeps serving through the loss of one Availability Zone.
+
+    Keyed on the exported `high_availability` flag, not on the environment's name.
+    """
     f = Findings("high-availability")
-    if graph.env != "prod":
+    if not deployment_flag(graph, HIGH_AVAILABILITY):
         return []
     _services_spread(f, graph)
     _aurora_readers(f, graph)

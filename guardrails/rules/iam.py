@@ -1,13 +1,14 @@
 """IAM rules: identity policies, trust policies, managed-policy attachments, resource policies.
 
-- `iam`, as five named checks run in this order:
+- `iam`, as six named checks run in this order:
   - identity policies: no Allow on `*`, on every action of a service, with NotAction or
     NotResource; `Resource: "*"` only for actions AWS cannot scope; no wildcard ARNs beyond a
     trailing one under an exact S3 or Logs resource;
   - trust policies: every role is assumable only by an AWS service principal;
   - managed policies: no AWS managed policy attached, except the RDS monitoring role's;
   - resource policies: no Allow on `*` or with NotAction;
-  - key policies: `kms:*` only for the account root.
+  - key policies: `kms:*` only for the account root;
+  - execution roles: `kms:Decrypt` only through a named service (`kms:ViaService`).
 """
 
 from __future__ import annotations
@@ -178,6 +179,36 @@ def _key_policies(f: Findings, graph: Graph) -> None:
                 )
 
 
+def _via_service(statement: dict[str, Any]) -> bool:
+    """The statement names the services kms:ViaService admits (a `Null` test admits any)."""
+    condition = statement.get("Condition") or {}
+    return isinstance(condition, dict) and any(
+        "string" in str(operator).lower()
+        and isinstance(block, dict)
+        and "kms:viaservice" in {str(k).lower() for k in block}
+        for operator, block in condition.items()
+    )
+
+
+def _execution_roles(f: Findings, graph: Graph) -> None:
+    """The ECS agent decrypts task secrets only through Secrets Manager, never a key directly.
+
+    The execution role needs kms:Decrypt to read the secrets a task definition injects; without
+    kms:ViaService the agent's credentials could decrypt anything on the key from anywhere.
+    """
+    for role in facts.execution_roles(graph):
+        for carrier, entry, doc in facts.role_policies(graph, role):
+            for s in statements(doc):
+                if facts.grants(s, "kms:Decrypt") and not _via_service(s):
+                    f.add(
+                        carrier,
+                        f"execution role {role.get('name') or role.name} may kms:Decrypt "
+                        "without a kms:ViaService condition naming the service",
+                        "KMS.2",
+                        entry=entry,
+                    )
+
+
 @rule(
     "iam",
     "No admin or `*` statements; exact resource ARNs; trust policies scoped to a service",
@@ -191,4 +222,5 @@ def iam_policies(graph: Graph) -> list[Violation]:
     _managed_policies(f, graph)
     _resource_policies(f, graph)
     _key_policies(f, graph)
+    _execution_roles(f, graph)
     return f.items

@@ -32,6 +32,7 @@ def res(
     deps: tuple[str, ...] = (),
     dbr: bool = True,
     protect: bool = False,
+    ignore_changes: tuple[str, ...] = (),
     state: dict[str, Any] | None = None,
     **inputs: Any,
 ) -> Resource:
@@ -47,14 +48,23 @@ def res(
         inputs=inputs,
         dependencies=deps,
         delete_before_replace=dbr,
+        ignore_changes=ignore_changes,
         protect=protect,
         id=id if id is not None else f"{logical}-id",
         state=full_state,
     )
 
 
-def graph(*resources: Resource, env: str = "dev", suffix: str = "dev") -> Graph:
-    return Graph(env=env, suffix=suffix, resources=tuple(resources), outputs={})
+def graph(
+    *resources: Resource,
+    env: str = "dev",
+    suffix: str = "dev",
+    production: bool = False,
+    high_availability: bool = False,
+) -> Graph:
+    """A graph whose stack exports the deployment class, as every recorded stack does."""
+    outputs = {"production": production, "high_availability": high_availability}
+    return Graph(env=env, suffix=suffix, resources=tuple(resources), outputs=outputs)
 
 
 def doc(*statements: dict[str, Any]) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 
 import guardrails
 from guardrails import RULES, WAIVERS, evaluate
-from guardrails.facts import INGRESS_RULE
+from guardrails.facts import HIGH_AVAILABILITY, INGRESS_RULE, PRODUCTION
+from guardrails.rules.network import ADMIN_PORTS
 from guardrails.waivers import split
 from resource_graph import Graph, Resource
 from tests.conftest import ENVIRONMENTS, environment_graph
@@ -66,6 +70,39 @@ def test_waivers_cite_existing_rules_and_controls() -> None:
         assert w.reason and set(w.controls) <= set(RULE_BY_ID[w.rule].controls), w.id
 
 
+# ------------------------------------------- production rules follow data, not the env's name
+
+PRODUCTION_RULES = ("high-availability", "database-resilience")
+HA = {"DESIGN high availability", "RDS.15", "ElastiCache.3"}
+STRICT = HA | {"RDS.11"}  # a day of backups is not enough for real payments
+
+
+def _relabelled(env: str, outputs: dict[str, Any]) -> Graph:
+    """The dev graph (one instance, one node, a day of backups) as another environment."""
+    dev = environment_graph("dev")
+    kept = {k: v for k, v in dev.outputs.items() if k not in (PRODUCTION, HIGH_AVAILABILITY)}
+    return dataclasses.replace(dev, env=env, outputs=kept | outputs)
+
+
+@pytest.mark.parametrize(
+    ("env", "outputs", "expected"),
+    [
+        ("prod-eu", {PRODUCTION: True, HIGH_AVAILABILITY: True}, STRICT),
+        ("prod", {PRODUCTION: False, HIGH_AVAILABILITY: False}, set()),
+        ("perf", {PRODUCTION: False, HIGH_AVAILABILITY: True}, HA),
+        ("prod-eu", {PRODUCTION: True, HIGH_AVAILABILITY: False}, STRICT),  # production needs HA
+        ("dev", {PRODUCTION: None, HIGH_AVAILABILITY: None}, STRICT),  # unknown at preview
+        ("dev", {}, STRICT),  # not exported: the class cannot be read
+    ],
+    ids=["prod-eu-true", "prod-false", "ha-only", "production-only", "unknown", "missing"],
+)
+def test_production_rules_follow_the_exported_flags(
+    env: str, outputs: dict[str, Any], expected: set[str]
+) -> None:
+    found = [v for v in evaluate(_relabelled(env, outputs)) if v.rule in PRODUCTION_RULES]
+    assert {c for v in found for c in v.controls} == expected, _listing(found)
+
+
 # ----------------------------------------------------------- waivers stay narrow (synthetic)
 
 
@@ -92,6 +129,37 @@ def test_other_internet_ingress_is_not_waived(port: int, group: str) -> None:
     g = graph(alb(), security_group("alb"), security_group("api"), _open(port, group))
     found = [v for v in evaluate(g) if v.rule == "network-ingress"]
     assert found and all(f"{group}-{port}" in v.resource for v in found)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "low", "high", "admin"),
+    [
+        ("tcp", 0, 443, [20, 21, 22, 23]),  # the range, not fromPort, decides
+        ("tcp", 443, 3389, [3389]),
+        ("6", 0, 65535, list(ADMIN_PORTS)),
+        ("-1", 0, 0, list(ADMIN_PORTS)),  # all protocols: every port
+    ],
+)
+def test_internet_port_range_over_admin_ports_is_reported(
+    protocol: str, low: int, high: int, admin: list[int]
+) -> None:
+    wide = res(
+        INGRESS_RULE,
+        "alb-wide",
+        securityGroupId="sg-alb",
+        ipProtocol=protocol,
+        fromPort=low,
+        toPort=high,
+        cidrIpv4="0.0.0.0/0",
+        description="x",
+    )
+    found = [
+        v
+        for v in evaluate(graph(alb(), security_group("alb"), wide))
+        if v.rule == "network-ingress"
+    ]
+    assert any(f"reaches admin port(s) {admin}" in v.reason for v in found), _listing(found)
+    assert any("open to 0.0.0.0/0" in v.reason for v in found), "the ALB waiver is 443/80 only"
 
 
 def test_sse_s3_is_waived_only_for_log_buckets() -> None:

@@ -16,6 +16,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 import guardrails
+from guardrails.facts import HIGH_AVAILABILITY, PRODUCTION
 from offline.recorder import ROOT
 from policy import pack
 from resource_graph import Graph
@@ -25,17 +26,26 @@ from tests.guardrails.synth import graph, res
 STACK_URN = "urn:pulumi:prod::payment-platform::pulumi:pulumi:Stack::payment-platform-prod"
 
 
-def _opts(protect: bool = False, dbr: bool | None = None) -> PolicyResourceOptions:
-    return PolicyResourceOptions(protect, [], dbr, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+def _opts(
+    protect: bool = False, dbr: bool | None = None, ignore: tuple[str, ...] = ()
+) -> PolicyResourceOptions:
+    timeouts = PolicyCustomTimeouts(0, 0, 0)
+    return PolicyResourceOptions(protect, list(ignore), dbr, [], timeouts, [], None)
 
 
 def engine_resources(
-    g: Graph, unknown: dict[str, dict[str, Any]] | None = None
+    g: Graph,
+    unknown: dict[str, dict[str, Any]] | None = None,
+    outputs: dict[str, Any] | None = None,
 ) -> list[PolicyResource]:
-    """What the engine would hand the pack for `g`: outputs (inputs + computed + id), options."""
+    """What the engine would hand the pack for `g`: outputs (inputs + computed + id), options.
+
+    `unknown` overrides resources' values and `outputs` the stack's, e.g. with values a preview
+    does not know yet (UNKNOWN_STRING_VALUE).
+    """
     stack = PolicyResource(
         "pulumi:pulumi:Stack",
-        unknown_checking_proxy(dict(g.outputs)),
+        unknown_checking_proxy(dict(g.outputs) | (outputs or {})),
         STACK_URN,
         "payment-platform-prod",
         _opts(),
@@ -56,7 +66,7 @@ def engine_resources(
             unknown_checking_proxy(props),
             r.urn,
             r.name,
-            _opts(r.protect, r.delete_before_replace),
+            _opts(r.protect, r.delete_before_replace, r.ignore_changes),
             None,
             None,
             [],
@@ -73,6 +83,8 @@ def test_converter_rebuilds_the_recorded_graph() -> None:
     rebuilt, unknown = pack.to_graph(engine_resources(original))
     assert unknown == set()
     assert (rebuilt.env, rebuilt.suffix) == ("prod", "prod")
+    assert rebuilt.outputs == original.outputs
+    assert all(a.ignore_changes == b.ignore_changes for a, b in zip(rebuilt, original, strict=True))
     assert [(r.type, r.name, r.parent, r.custom) for r in rebuilt] == [
         (r.type, r.name, r.parent, r.custom) for r in original
     ]
@@ -83,11 +95,14 @@ def test_converter_rebuilds_the_recorded_graph() -> None:
 
 
 def _report(
-    g: Graph, unknown: dict[str, dict[str, Any]] | None = None
+    g: Graph,
+    unknown: dict[str, dict[str, Any]] | None = None,
+    outputs: dict[str, Any] | None = None,
 ) -> list[tuple[str, str | None]]:
     reported: list[tuple[str, str | None]] = []
     pack.validate(
-        StackValidationArgs(engine_resources(g, unknown)), lambda m, u: reported.append((m, u))
+        StackValidationArgs(engine_resources(g, unknown, outputs)),
+        lambda m, u: reported.append((m, u)),
     )
     return reported
 
@@ -111,6 +126,18 @@ def test_pack_reports_each_violation_on_its_resource() -> None:
 def test_pack_waits_for_values_unknown_during_preview() -> None:
     g = _bad_queue_graph()
     assert _report(g, unknown={"orders": {"kmsMasterKeyId": UNKNOWN_STRING_VALUE}}) == []
+
+
+def test_pack_holds_an_unknown_deployment_class_to_the_production_rules() -> None:
+    """At preview an unknown `production`/`high_availability` output counts as true."""
+    dev = environment_graph("dev")
+    assert _report(dev) == []
+    unknown = {PRODUCTION: UNKNOWN_STRING_VALUE, HIGH_AVAILABILITY: UNKNOWN_STRING_VALUE}
+    rebuilt, _ = pack.to_graph(engine_resources(dev, outputs=unknown))
+    assert (rebuilt.outputs[PRODUCTION], rebuilt.outputs[HIGH_AVAILABILITY]) == (None, None)
+    reported = [m for m, _ in _report(dev, outputs=unknown)]
+    assert any(m.startswith("[high-availability]") for m in reported), reported
+    assert any(m.startswith("[database-resilience]") and "RDS.11" in m for m in reported)
 
 
 def test_pack_environment_falls_back_to_tags() -> None:

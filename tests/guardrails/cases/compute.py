@@ -1,4 +1,5 @@
-"""Compute cases: the ECS cluster, containers, secrets and logging, roles and network, ECR."""
+"""Compute cases: the ECS cluster, containers, secrets and logging, roles and network, ECR,
+deployments and scaling."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def _container(**overrides: Any) -> dict[str, Any]:
         "user": "1000:1000",
         "readonlyRootFilesystem": True,
         "privileged": False,
+        "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
         "secrets": [
             {
                 "name": "DB_PASSWORD",
@@ -79,6 +81,23 @@ def _(ok: bool) -> Graph:
     return graph(_task(user="1000" if ok else "root"))
 
 
+@case("compute-containers", "capabilities not all dropped", "ECS.4", "api-task")
+def _(ok: bool) -> Graph:
+    drop = ["ALL"] if ok else ["NET_RAW", "SYS_ADMIN"]
+    return graph(_task(linuxParameters={"capabilities": {"drop": drop}}))
+
+
+@case("compute-containers", "second container keeps its capabilities", "ECS.4", "api-task")
+def _(ok: bool) -> Graph:
+    sidecar = _container(name="sidecar", **({} if ok else {"linuxParameters": {}}))
+    task = _task()
+    inputs = dict(task.inputs)
+    inputs["containerDefinitions"] = json.dumps(
+        [*json.loads(inputs["containerDefinitions"]), sidecar]
+    )
+    return graph(res(TASK_DEF, "api-task", **inputs))
+
+
 @case("compute-secrets-logging", "password in plain environment", "ECS.8", "api-task")
 def _(ok: bool) -> Graph:
     env = [{"name": "DB_HOST", "value": "db"}] + (
@@ -92,11 +111,13 @@ def _(ok: bool) -> Graph:
     return graph(_task(logConfiguration={"logDriver": "awslogs" if ok else "json-file"}))
 
 
-def service(**overrides: Any) -> Resource:
+def service(ignore_changes: tuple[str, ...] = ("desiredCount",), **overrides: Any) -> Resource:
     inputs: dict[str, Any] = {
         "name": "payment-api-dev",
+        "cluster": f"arn:aws:ecs:us-east-1:{ACCOUNT}:cluster/payment-cluster-dev",
         "launchType": "FARGATE",
         "desiredCount": 2,
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True},
         "networkConfiguration": {
             "subnets": ["subnet-a", "subnet-b"],
             "securityGroups": ["sg-api"],
@@ -105,7 +126,7 @@ def service(**overrides: Any) -> Resource:
         "loadBalancers": [{"containerPort": 8080, "containerName": "api", "targetGroupArn": "tg"}],
     }
     inputs.update(overrides)
-    return res(SERVICE, "api-service", **inputs)
+    return res(SERVICE, "api-service", ignore_changes=ignore_changes, **inputs)
 
 
 @case("compute-roles-network", "public IP on tasks", "ECS.2", "api-service")
@@ -156,3 +177,54 @@ def _(ok: bool) -> Graph:
 @case("compute-ecr", "no scan on push", "ECR.1", "repo")
 def _(ok: bool) -> Graph:
     return graph(*_repo(imageScanningConfiguration={"scanOnPush": ok}))
+
+
+@case(
+    "compute-deployments",
+    "circuit breaker without rollback",
+    "DESIGN safe deployments",
+    "api-service",
+)
+def _(ok: bool) -> Graph:
+    return graph(service(deploymentCircuitBreaker={"enable": True, "rollback": ok}))
+
+
+@case("compute-deployments", "no circuit breaker", "DESIGN safe deployments", "api-service")
+def _(ok: bool) -> Graph:
+    overrides: dict[str, Any] = {} if ok else {"deploymentCircuitBreaker": None}
+    return graph(service(**overrides))
+
+
+@case(
+    "compute-deployments",
+    "desiredCount not in ignore_changes",
+    "DESIGN safe deployments",
+    "api-service",
+)
+def _(ok: bool) -> Graph:
+    return graph(service(ignore_changes=("desiredCount",) if ok else ()))
+
+
+def scalable_target(
+    name: str = "api-target", service_name: str = "payment-api-dev", **overrides: Any
+) -> Resource:
+    inputs: dict[str, Any] = {
+        "serviceNamespace": "ecs",
+        "scalableDimension": "ecs:service:DesiredCount",
+        "resourceId": f"service/payment-cluster-dev/{service_name}",
+        "minCapacity": 2,
+        "maxCapacity": 20,
+    }
+    inputs.update(overrides)
+    return res("aws:appautoscaling/target:Target", name, **inputs)
+
+
+@case("compute-scaling", "API maximum below 10x desired", "DESIGN 10x spike", "api-target")
+def _(ok: bool) -> Graph:
+    return graph(service(desiredCount=2), scalable_target(maxCapacity=20 if ok else 19))
+
+
+@case("compute-scaling", "API without a scalable target", "DESIGN 10x spike", "api-service")
+def _(ok: bool) -> Graph:
+    other = "payment-api-dev" if ok else "payment-worker-dev"
+    return graph(service(desiredCount=2), scalable_target(service_name=other))

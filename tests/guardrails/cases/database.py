@@ -1,4 +1,4 @@
-"""Database cases: Aurora encryption, query logging, admin name, prod reader, credentials."""
+"""Database cases: Aurora encryption, query logging, admin name, backups, HA reader, credentials."""
 
 from __future__ import annotations
 
@@ -77,9 +77,15 @@ def _(ok: bool) -> Graph:
     return graph(*aurora(masterUsername="payments_admin" if ok else "postgres"))
 
 
-@case("database-resilience", "prod with a single instance", "RDS.15", "db")
+@case("database-resilience", "HA with a single instance", "RDS.15", "db")
 def _(ok: bool) -> Graph:
-    return graph(*aurora(env_instances=2 if ok else 1), env="prod", suffix="prod")
+    return graph(*aurora(env_instances=2 if ok else 1), high_availability=True)
+
+
+@case("database-resilience", "production with a day of backups", "RDS.11", "db")
+def _(ok: bool) -> Graph:
+    instances = aurora(env_instances=2, backupRetentionPeriod=7 if ok else 1)
+    return graph(*instances, production=True, high_availability=True)
 
 
 @case("database-credentials", "password in the program", "RDS.6", "db")

@@ -1,4 +1,4 @@
-"""Design cases: deletion safeguards, tags, names, destroyability, prod HA, TLS in transit."""
+"""Design cases: deletion safeguards, tags, names, destroyability, HA, TLS in transit."""
 
 from __future__ import annotations
 
@@ -92,14 +92,14 @@ def _subnets() -> list[Resource]:
     ]
 
 
-@case("high-availability", "prod tasks in one subnet", "DESIGN high availability", "api-service")
+@case("high-availability", "HA tasks in one subnet", "DESIGN high availability", "api-service")
 def _(ok: bool) -> Graph:
     subnets = ["subnet-a", "subnet-b"] if ok else ["subnet-a"]
     network = {"subnets": subnets, "securityGroups": ["sg-api"], "assignPublicIp": False}
-    return graph(*_subnets(), service(networkConfiguration=network), env="prod", suffix="prod")
+    return graph(*_subnets(), service(networkConfiguration=network), high_availability=True)
 
 
-@case("high-availability", "prod reader in the writer's AZ", "RDS.15", "db-1")
+@case("high-availability", "HA reader in the writer's AZ", "RDS.15", "db-1")
 def _(ok: bool) -> Graph:
     resources = aurora(env_instances=2)
     if not ok:
@@ -114,12 +114,12 @@ def _(ok: bool) -> Graph:
             else r
             for r in resources
         ]
-    return graph(*resources, env="prod", suffix="prod")
+    return graph(*resources, high_availability=True)
 
 
-@case("high-availability", "prod Redis without multi-AZ", "ElastiCache.3", "cache")
+@case("high-availability", "HA Redis without multi-AZ", "ElastiCache.3", "cache")
 def _(ok: bool) -> Graph:
-    return graph(*redis(multiAzEnabled=ok), env="prod", suffix="prod")
+    return graph(*redis(multiAzEnabled=ok), high_availability=True)
 
 
 @case("tls-in-transit", "Aurora without force_ssl", "PCI DSS 4.2.1", "db")

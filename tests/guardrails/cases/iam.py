@@ -1,4 +1,5 @@
-"""IAM cases: wildcard actions and resources, trust policies, AWS managed policies."""
+"""IAM cases: wildcard actions and resources, trust policies, AWS managed policies, the
+execution role's kms:ViaService."""
 
 from __future__ import annotations
 
@@ -81,3 +82,53 @@ def _(ok: bool) -> Graph:
     return graph(
         res("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "admin", role="r", policyArn=arn)
     )
+
+
+EXECUTION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/payment-execution-dev"
+VIA_SECRETS_MANAGER = {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+
+
+def _execution_role(condition: dict[str, Any] | None) -> list[Resource]:
+    """A task definition, its execution role and the role's policy granting kms:Decrypt."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY_ARN}
+    if condition is not None:
+        statement["Condition"] = condition
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    return [
+        res(
+            "aws:iam/role:Role",
+            "execution",
+            id="payment-execution-dev",
+            arn=EXECUTION_ROLE_ARN,
+            name="payment-execution-dev",
+            assumeRolePolicy=doc(trust),
+        ),
+        res(
+            "aws:iam/rolePolicy:RolePolicy",
+            "execution-policy",
+            role="payment-execution-dev",
+            policy=doc(statement),
+        ),
+        res(
+            "aws:ecs/taskDefinition:TaskDefinition",
+            "api-task",
+            executionRoleArn=EXECUTION_ROLE_ARN,
+            taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-api-task-dev",
+        ),
+    ]
+
+
+@case("iam", "execution role decrypts without kms:ViaService", "KMS.2", "execution-policy")
+def _(ok: bool) -> Graph:
+    return graph(*_execution_role({"StringEquals": VIA_SECRETS_MANAGER} if ok else None))
+
+
+@case("iam", "execution role's kms:ViaService names no service", "KMS.2", "execution-policy")
+def _(ok: bool) -> Graph:
+    # {"Null": {"kms:ViaService": "false"}} admits a call through any AWS service.
+    condition = {"StringLike": VIA_SECRETS_MANAGER} if ok else {"Null": {"kms:ViaService": "false"}}
+    return graph(*_execution_role(condition))

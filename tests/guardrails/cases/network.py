@@ -113,6 +113,37 @@ def _(ok: bool) -> Graph:
     return graph(res(SECURITY_GROUP, "db", id="sg-db", description="db", ingress=[entry]))
 
 
+def _ingress(logical: str, protocol: str, low: int, high: int) -> Resource:
+    """An ingress rule from inside the VPC: only the admin-port check can object to it."""
+    return res(
+        INGRESS_RULE,
+        logical,
+        securityGroupId="sg-api",
+        ipProtocol=protocol,
+        fromPort=low,
+        toPort=high,
+        cidrIpv4="10.0.0.0/16",
+        description="x",
+    )
+
+
+@case("network-ingress", "port range 0-443 contains SSH", "EC2.13", "api-range")
+def _(ok: bool) -> Graph:
+    return graph(security_group("api"), _ingress("api-range", "tcp", 443 if ok else 0, 443))
+
+
+@case("network-ingress", "port range 3000-4000 contains RDP", "EC2.14", "api-range")
+def _(ok: bool) -> Graph:
+    low, high = (8080, 8080) if ok else (3000, 4000)
+    return graph(security_group("api"), _ingress("api-range", "tcp", low, high))
+
+
+@case("network-ingress", "all protocols reach the admin ports", "EC2.53", "api-all")
+def _(ok: bool) -> Graph:
+    protocol, low, high = ("tcp", 8080, 8080) if ok else ("-1", 0, 0)
+    return graph(security_group("api"), _ingress("api-all", protocol, low, high))
+
+
 @case(
     "network-egress", "egress anywhere, all protocols, undescribed", "AwsSolutions-EC27", "api-out"
 )
