@@ -1,12 +1,26 @@
 """Typed, layered configuration: `load()` returns the frozen `Profile` for one environment."""
 
 from config.errors import ConfigError
-from config.loader import ENV_VAR, Resolved, Source, known_environments, load, resolve
+from config.loader import (
+    ENV_VAR,
+    PROFILE_KEYS,
+    SECRET,
+    SECRET_KEYS,
+    Resolved,
+    Source,
+    known_environments,
+    load,
+    resolve,
+    shown,
+)
 from config.profile import Profile
 from config.stack import read_stack_file, runtime_stack_config
 
 __all__ = [
     "ENV_VAR",
+    "PROFILE_KEYS",
+    "SECRET",
+    "SECRET_KEYS",
     "ConfigError",
     "Profile",
     "Resolved",
@@ -16,4 +30,5 @@ __all__ = [
     "read_stack_file",
     "resolve",
     "runtime_stack_config",
+    "shown",
 ]

@@ -11,7 +11,15 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Secret,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from conventions import naming
 
@@ -43,7 +51,11 @@ PRODUCTION_LOG_RETENTION_DAYS = 90
 
 
 class RuleViolationsError(ValueError):
-    """Failed cross-field rules as (dotted keys involved, message), so errors name each layer."""
+    """Failed cross-field rules as (dotted keys involved, message), so errors name each layer.
+
+    Keys are relative to the model that raises it: `Profile` gives `database.min_acu`, a section
+    validator gives `cpu`; the loader prefixes the section from the error's location.
+    """
 
     def __init__(self, failed: list[tuple[tuple[str, ...], str]]) -> None:
         super().__init__("; ".join(f"{', '.join(keys)}: {msg}" for keys, msg in failed))
@@ -131,18 +143,29 @@ class ComputeConfig(Section):
 
     @model_validator(mode="after")
     def _fargate_pairs(self) -> ComputeConfig:
+        # Keys are relative to the section; the loader prefixes them and names each one's layer.
+        failed: list[tuple[tuple[str, ...], str]] = []
         for cpu_key, mem_key in (("cpu", "memory"), ("worker_cpu", "worker_memory")):
             cpu, mem = getattr(self, cpu_key), getattr(self, mem_key)
             if cpu not in FARGATE_MEMORY:
-                raise ValueError(
-                    f"{cpu_key}={cpu} is not a Fargate CPU size; allowed: {sorted(FARGATE_MEMORY)}"
+                failed.append(
+                    (
+                        (cpu_key,),
+                        f"{cpu_key}={cpu} is not a Fargate CPU size; "
+                        f"allowed: {sorted(FARGATE_MEMORY)}",
+                    )
                 )
-            if mem not in FARGATE_MEMORY[cpu]:
+            elif mem not in FARGATE_MEMORY[cpu]:
                 allowed = FARGATE_MEMORY[cpu]
-                raise ValueError(
-                    f"{mem_key}={mem} is not valid with {cpu_key}={cpu}; "
-                    f"allowed: {allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+                failed.append(
+                    (
+                        (cpu_key, mem_key),
+                        f"{mem_key}={mem} is not valid with {cpu_key}={cpu}; allowed: "
+                        f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}",
+                    )
                 )
+        if failed:
+            raise RuleViolationsError(failed)
         return self
 
 
@@ -322,17 +345,33 @@ class StorageConfig(Section):
 
     @model_validator(mode="after")
     def _order(self) -> StorageConfig:
-        if not (
-            self.transition_to_ia_days < self.transition_to_glacier_days < self.expiration_days
-        ):
-            raise ValueError(
-                "transition_to_ia_days < transition_to_glacier_days < expiration_days must hold"
+        # Keys are relative to the section; the loader prefixes them and names each one's layer.
+        ia, glacier, expiry = (
+            self.transition_to_ia_days,
+            self.transition_to_glacier_days,
+            self.expiration_days,
+        )
+        if not ia < glacier < expiry:
+            raise RuleViolationsError(
+                [
+                    (
+                        ("transition_to_ia_days", "transition_to_glacier_days", "expiration_days"),
+                        f"transition_to_ia_days={ia} < transition_to_glacier_days={glacier} "
+                        f"< expiration_days={expiry} must hold",
+                    )
+                ]
             )
         # NOTE: S3 rejects a lifecycle whose GLACIER transition comes less than 30 days after
         # the STANDARD_IA one (InvalidArgument at apply time); catch it at load instead.
-        if self.transition_to_glacier_days - self.transition_to_ia_days < 30:
-            raise ValueError(
-                "transition_to_glacier_days must be at least 30 days after transition_to_ia_days"
+        if glacier - ia < 30:
+            raise RuleViolationsError(
+                [
+                    (
+                        ("transition_to_ia_days", "transition_to_glacier_days"),
+                        f"transition_to_glacier_days={glacier} must be at least 30 days after "
+                        f"transition_to_ia_days={ia}",
+                    )
+                ]
             )
         return self
 
@@ -346,6 +385,10 @@ class TagsConfig(Section):
         min_length=1, max_length=256, description="DataClassification tag"
     )
     compliance: str = Field(min_length=1, max_length=256, description="Compliance tag")
+
+
+# An e-mail address, validated inside its `Secret` so the value never shows in an error.
+EmailAddress = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 class DeploymentConfig(Section):
@@ -365,10 +408,13 @@ class DeploymentConfig(Section):
     high_availability: bool = Field(
         description="enforce multi-AZ minimums (required when production is true)"
     )
-    alert_email: str | None = Field(
+    # A secret: an outside address is personal data. The pattern is checked on the plaintext;
+    # offline, an encrypted (`secure:`) value is unknown and the program gets the placeholder.
+    alert_email: Secret[EmailAddress] | None = Field(
         default=None,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-        description="e-mail subscribed to the alerts topic (none when unset)",
+        description="e-mail subscribed to the alerts topic (none when unset); secret: "
+        "`pulumi config set --secret payment:alertEmail <address>`",
+        json_schema_extra={"offline_placeholder": "alerts@offline.invalid"},
     )
     certificate_arn: str | None = Field(
         default=None,

@@ -1,10 +1,13 @@
 """Offline commands: see and check what an environment would build, with no cloud account.
 
-    python -m offline plan --env dev [--suffix pr-142] [--json build/plan-dev.json]
+    python -m offline plan --env dev [--suffix pr-142] [--config-file F] [--json build/plan.json]
     python -m offline matrix [--suffix pr-142]
     python -m offline bench [--repeat 3]
     python -m offline config-docs [--check]
 
+Every command reads ENV_FOR_DYNACONF as `pulumi up` does. `plan` lists every profile key (not
+a selection: a value nobody sees is a value nobody reviews) with its layer, file and line, and
+`--json` writes the same beside the graph; secrets show as `[secret]` there and in the graph.
 Bad configuration prints one line per problem (key, layer and file, value, what is allowed)
 and exits 2; nothing is synthesised then.
 """
@@ -19,48 +22,73 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from config import ConfigError, known_environments, resolve
+from config import PROFILE_KEYS, SECRET_KEYS, ConfigError, Resolved, known_environments, resolve
+from offline.matrix import value_text
 from offline.recorder import ROOT, record, stack_config
 from resource_graph import Graph
 
 EXIT_CONFIG = 2
 EXIT_DIVERGED = 3
-
-# The sizing values `plan` shows, with the layer each came from.
-KEY_VALUES = (
-    "network.vpc_cidr",
-    "network.az_count",
-    "network.endpoint_az_count",
-    "compute.cpu",
-    "compute.memory",
-    "compute.desired_count",
-    "compute.min_count",
-    "compute.max_count",
-    "database.min_acu",
-    "database.max_acu",
-    "database.reader_count",
-    "database.backup_retention_days",
-    "cache.node_type",
-    "cache.replica_count",
-    "edge.waf_rate_limit",
-    "observability.log_retention_days",
-)
+VALUE_COLUMN = 40  # values align up to this width; a longer one is printed whole
 
 
-def _lookup(data: object, dotted: str) -> object:
-    for part in dotted.split("."):
-        data = getattr(data, part)
-    return data
+def profile_json(resolved: Resolved) -> dict[str, dict[str, Any]]:
+    """Every profile key: the value as it may be shown, and the layer, file and line."""
+    entries = {}
+    for key in PROFILE_KEYS:
+        source = resolved.sources.get(key)
+        entries[key] = {
+            "value": resolved.shown(key),
+            "secret": key in SECRET_KEYS,
+            "unknown": key in resolved.unknown,
+            "layer": source.layer if source else None,
+            "file": source.file if source else None,
+            "line": source.line if source else None,
+        }
+    return entries
+
+
+def profile_lines(resolved: Resolved) -> list[str]:
+    """Every profile key with its value and where it was set, values never cut."""
+    texts = {key: value_text(resolved.shown(key)) for key in PROFILE_KEYS}
+    width = max(len(key) for key in PROFILE_KEYS)
+    column = min(VALUE_COLUMN, max(len(text) for text in texts.values()))
+    lines = []
+    for key in PROFILE_KEYS:
+        source = resolved.sources.get(key)
+        where = str(source) if source else "set by no layer"
+        lines.append(f"  {key:<{width}}  {texts[key]:<{column}}  <- {where}")
+    for key in sorted(resolved.unknown):
+        lines.append(
+            f"  ({key} is encrypted in {resolved.sources[key].location}: unknown offline, "
+            "so the program got a placeholder)"
+        )
+    return lines
+
+
+def _stack_file(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """`--config-file`, if given, and the stack file's name as errors show it."""
+    if not args.config_file:
+        return None, f"Pulumi.{args.env}.yaml"
+    path = Path(args.config_file).resolve()
+    try:
+        return path, str(path.relative_to(ROOT))
+    except ValueError:
+        return path, str(path)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Synthesise one environment, summarise it and write its graph as JSON."""
+    """Synthesise one environment, summarise it, list its profile; write both as JSON."""
+    config_file, stack_file = _stack_file(args)
     resolved = resolve(
-        stack_config(args.env, args.suffix), stack_file=f"Pulumi.{args.env}.yaml", root=ROOT
+        stack_config(args.env, args.suffix, ROOT, config_file=config_file),
+        stack_file=stack_file,
+        root=ROOT,
     )
     started = time.perf_counter()
-    graph = record(args.env, args.suffix)
+    graph = record(args.env, args.suffix, root=ROOT, config_file=config_file, redact_secrets=True)
     elapsed = time.perf_counter() - started
     profile = resolved.profile
     summary = f"{len(graph)} resources, {elapsed:.2f} s"
@@ -69,13 +97,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     counts = Counter(graph.concern(r) for r in graph if r.custom)
     for concern, count in sorted(counts.items()):
         print(f"  {concern:<15} {count:>4}")
-    print("\nsizing (value  <- layer, file)")
-    for key in KEY_VALUES:
-        print(f"  {key:<36} {_lookup(profile, key)!s:<22} <- {resolved.sources[key]}")
+    print("\nprofile (value  <- layer, file:line)")
+    print("\n".join(profile_lines(resolved)))
     out = Path(args.json or ROOT / "build" / f"plan-{profile.suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(graph_to_json(graph), indent=2, sort_keys=True))
-    print(f"\ngraph written to {out}")
+    document = {**graph_to_json(graph), "profile": profile_json(resolved)}
+    out.write_text(json.dumps(document, indent=2, sort_keys=True))
+    print(f"\ngraph and profile written to {out}")
     return 0
 
 
@@ -105,7 +133,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Time offline synthesis per environment: the cold run in a fresh interpreter, then warm."""
     import subprocess
 
-    envs = args.env or ["dev", "staging", "prod"]
+    envs = args.env or known_environments(ROOT)
     for env in envs:  # bad config fails here, with the one-line errors, before any timing
         resolve(stack_config(env), stack_file=f"Pulumi.{env}.yaml", root=ROOT)
     print(f"{'environment':<12} {'resources':>9} {'cold (s)':>9} {'warm (s)':>9}")
@@ -146,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="synthesise one environment offline and summarise it")
     plan.add_argument("--env", required=True, help=f"environment ({', '.join(envs)}, ...)")
     plan.add_argument("--suffix", help="environmentSuffix override, e.g. pr-142")
+    plan.add_argument(
+        "--config-file",
+        help="stack file to read instead of Pulumi.<env>.yaml (as `pulumi --config-file`)",
+    )
     plan.add_argument("--json", help="where to write the graph (default build/plan-<suffix>.json)")
     plan.set_defaults(func=cmd_plan)
 

@@ -7,12 +7,14 @@ files, so the reference cannot drift from the code; `--check` fails when the fil
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Iterator
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Secret
 from pydantic.fields import FieldInfo
 
-from config import Profile, known_environments
+from config import SECRET, Profile, known_environments
 from config.loader import STACK_DEPLOYMENT_KEYS
 from offline.matrix import resolve_env
 from offline.recorder import ROOT
@@ -27,16 +29,40 @@ do not edit by hand (a test fails when this file is stale).
 Layers, lowest first: `environments/default.toml`, `environments/<env>.toml`,
 `environments/suffixes/<suffix>.toml` (optional), then Pulumi stack config under `payment:`.
 A layer that sets one key of a section keeps the section's other keys from the layers below.
-Unknown keys and out-of-range values stop loading with an error naming the key, layer and file.
+Unknown keys, out-of-range values and values starting with `@` (layers are plain data: no
+Dynaconf tokens) stop loading with an error naming the key, its layer, file and line.
 
-Stack-config keys for per-deployment values: {stack_keys}. Any section can also be overridden
-from stack config as an object, e.g. `pulumi config set --path 'payment:database.max_acu' 16`.
+Stack-config keys for per-deployment values: {stack_keys}; `payment:environmentSuffix` is
+required in every stack and may not be another environment's name. Any section can also be
+overridden from stack config, e.g. `pulumi config set --path 'payment:database.max_acu' 16`;
+there (only) a number given as text, such as "2.5", is read as a number.
+
+A `secret` key is set only with `pulumi config set --secret` and shows as `{secret}` here and in
+every command; offline, an encrypted value is unknown and the program gets a placeholder.
 """
+
+
+def _members(info: FieldInfo) -> tuple[Any, ...]:
+    """The types of a field: each member of a union, or the annotation itself."""
+    annotation = info.annotation
+    if get_origin(annotation) in (Union, UnionType):
+        return get_args(annotation)
+    return (annotation,)
+
+
+def _metadata(info: FieldInfo) -> Iterator[Any]:
+    """The field's constraints, including those on the value inside a `Secret`."""
+    yield from info.metadata
+    for member in _members(info):
+        if get_origin(member) is Secret:
+            inner = get_args(member)[0]
+            if get_origin(inner) is Annotated:
+                yield from get_args(inner)[1:]
 
 
 def _constraints(info: FieldInfo) -> str:
     parts = []
-    for meta in info.metadata:
+    for meta in _metadata(info):
         for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
             value = getattr(meta, attr, None)
             if value is not None:
@@ -52,14 +78,29 @@ def _constraints(info: FieldInfo) -> str:
 
 
 def _type(info: FieldInfo) -> str:
+    members = _members(info)
+    if any(get_origin(member) is Secret for member in members):
+        return " or ".join(_secret_type(member) for member in members)
     text = str(info.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
     return text.replace("|", "or")
 
 
+def _secret_type(member: Any) -> str:
+    if member is type(None):
+        return "None"
+    if get_origin(member) is not Secret:
+        return str(getattr(member, "__name__", member))
+    inner = get_args(member)[0]
+    if get_origin(inner) is Annotated:
+        inner = get_args(inner)[0]
+    return f"secret {getattr(inner, '__name__', inner)}"
+
+
 def render() -> str:
     envs = known_environments(ROOT)
-    values = {env: resolve_env(env).profile.model_dump() for env in envs}
-    lines = [HEADER.format(stack_keys=", ".join(f"`payment:{k}`" for k in STACK_DEPLOYMENT_KEYS))]
+    resolved = {env: resolve_env(env) for env in envs}
+    stack_keys = ", ".join(f"`payment:{k}`" for k in STACK_DEPLOYMENT_KEYS)
+    lines = [HEADER.format(stack_keys=stack_keys, secret=SECRET)]
     for section, section_info in Profile.model_fields.items():
         model = section_info.annotation
         assert isinstance(model, type) and issubclass(model, BaseModel)
@@ -69,7 +110,7 @@ def render() -> str:
         lines.append("| key | type | allowed | " + " | ".join(envs) + " | description |")
         lines.append("|---|---|---|" + "---|" * len(envs) + "---|")
         for key, info in model.model_fields.items():
-            cells = [str(_value(values[env][section][key])) for env in envs]
+            cells = [_value(resolved[env].shown(f"{section}.{key}")) for env in envs]
             lines.append(
                 f"| `{key}` | {_type(info)} | {_constraints(info)} | "
                 + " | ".join(cells)

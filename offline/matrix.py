@@ -1,8 +1,9 @@
 """`matrix`: every profile value side by side across environments, then the structural verdict.
 
-Values that differ between environments are marked `*`; each cell shows the layer that set it
-(d = default.toml, e = <env>.toml, s = suffixes/<suffix>.toml, k = stack config, = selection).
-Exit status 3 when any environment's shape differs from the first one's.
+Values that differ between environments are marked `*`; each cell shows the whole value (never
+cut: two TLS policies differ only at the end) and the mark of the layer that set it, listed in
+LEGEND. Secrets show as `[secret]`. Exit status 3 when any environment's shape differs from the
+first one's.
 """
 
 from __future__ import annotations
@@ -10,21 +11,27 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from config import Resolved, known_environments, resolve
+from pydantic import Secret
+
+from config import PROFILE_KEYS, Resolved, known_environments, resolve
 from offline.recorder import ROOT, record, stack_config
 from offline.shape import differences
 
 LAYER_MARK = {"default": "d", "environment": "e", "suffix": "s", "stack": "k", "selection": "="}
+UNSET_MARK = "-"
+LEGEND = {
+    "d": "environments/default.toml",
+    "e": "environments/<env>.toml",
+    "s": "environments/suffixes/<suffix>.toml",
+    "k": "stack config (Pulumi.<stack>.yaml)",
+    "=": "ENV_FOR_DYNACONF",
+    UNSET_MARK: "set by no layer",
+}
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def value_text(value: Any) -> str:
+    """A profile value as listings print it, whole."""
+    return "unset" if value is None else str(value)
 
 
 def resolve_env(env: str, suffix: str | None = None) -> Resolved:
@@ -32,24 +39,36 @@ def resolve_env(env: str, suffix: str | None = None) -> Resolved:
     return resolve(stack_config(env, suffix), stack_file=f"Pulumi.{env}.yaml", root=ROOT)
 
 
+def cell(resolved: Resolved, key: str) -> str:
+    """`<value> (<layer mark>)`, the value shown as listings may show it."""
+    source = resolved.sources.get(key)
+    mark = LAYER_MARK[source.layer] if source else UNSET_MARK
+    return f"{value_text(resolved.shown(key))} ({mark})"
+
+
+def _comparable(value: Any) -> str:
+    # Secrets are compared by value so the `*` is right; only the mark is shown, never the value.
+    return repr(value.get_secret_value() if isinstance(value, Secret) else value)
+
+
 def table(resolved: dict[str, Resolved]) -> list[str]:
-    """The side-by-side rows, one per profile key."""
+    """The side-by-side rows, one per profile key; columns as wide as their widest cell."""
     envs = list(resolved)
-    flat = {env: _flatten(r.profile.model_dump()) for env, r in resolved.items()}
-    keys = list(flat[envs[0]])
-    width = max(len(k) for k in keys) + 2
-    col = 26
-    lines = ["  " + "key".ljust(width) + "".join(env.ljust(col) for env in envs)]
-    for key in keys:
-        values = [flat[env].get(key) for env in envs]
-        mark = "*" if len({repr(v) for v in values}) > 1 else " "
-        cells = []
-        for env in envs:
-            source = resolved[env].sources.get(key)
-            layer = LAYER_MARK.get(source.layer, "?") if source else "-"
-            cells.append(f"{flat[env].get(key)!s} ({layer})"[: col - 1].ljust(col))
-        lines.append(f"{mark} {key.ljust(width)}{''.join(cells)}")
+    cells = {env: {key: cell(r, key) for key in PROFILE_KEYS} for env, r in resolved.items()}
+    width = max(len(k) for k in PROFILE_KEYS) + 2
+    cols = {env: max(len(env), *(len(c) for c in cells[env].values())) + 2 for env in envs}
+    lines = [("  " + "key".ljust(width) + "".join(env.ljust(cols[env]) for env in envs)).rstrip()]
+    for key in PROFILE_KEYS:
+        differs = len({_comparable(r.value(key)) for r in resolved.values()}) > 1
+        row = "".join(cells[env][key].ljust(cols[env]) for env in envs)
+        lines.append(f"{'*' if differs else ' '} {key.ljust(width)}{row}".rstrip())
     return lines
+
+
+def legend() -> str:
+    """What `*` and every layer mark mean."""
+    marks = "  ".join(f"({mark}) {where}" for mark, where in LEGEND.items())
+    return f"* differs between environments; {marks}"
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
@@ -58,7 +77,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if args.suffix:
         resolved[f"{envs[0]}+{args.suffix}"] = resolve_env(envs[0], args.suffix)
     print("\n".join(table(resolved)))
-    print("\n* differs between environments; (d) default (e) environment (s) suffix (k) stack")
+    print("\n" + legend())
 
     graphs = {env: record(env) for env in envs}
     if args.suffix:

@@ -1,9 +1,11 @@
 """Run the real Pulumi program offline, under mocks, and return its resource graph.
 
 The same `__main__.py` that `pulumi up` runs is executed with `runpy` after `set_mocks`, with
-the stack's config loaded from `Pulumi.<stack>.yaml` exactly as the engine would hand it over.
-A monitor subclass records what the mocks do not expose: parent, dependencies and resource
-options. Tests, `plan`, `matrix` and the diagram all read this one graph.
+the stack's config loaded from `Pulumi.<stack>.yaml` as the engine would hand it over (except
+that an encrypted `secure:` value stays encrypted: the loader treats it as an unknown secret),
+and with the process's ENV_FOR_DYNACONF, as under `pulumi up`. A monitor subclass records what
+the mocks do not expose: parent, dependencies and resource options. Tests, `plan`, `matrix` and
+the diagram all read this one graph.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from config import ENV_VAR, read_stack_file
+from config import ENV_VAR, SECRET, read_stack_file
 from offline.mocks import AwsMocks
 from resource_graph import Graph, Resource
 
@@ -55,14 +57,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
-def _plain(value: Any) -> Any:
-    """Deserialized inputs -> JSON-friendly values (unknowns become None)."""
+def _plain(value: Any, redact: bool = False) -> Any:
+    """Deserialized inputs -> JSON-friendly values (unknowns become None).
+
+    Secrets keep their value (tests read mock tokens) unless `redact`, which shows `[secret]`
+    for each, as Pulumi's own previews do.
+    """
     if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig and redact:
+            return SECRET
         if rpc._special_sig_key in value:  # secrets and resource references
-            return _plain(value.get("value", value.get("urn")))
-        return {k: _plain(v) for k, v in value.items()}
+            return _plain(value.get("value", value.get("urn")), redact)
+        return {k: _plain(v, redact) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, redact) for v in value]
     if isinstance(value, pulumi.Resource):
         return None
     if value is rpc.UNKNOWN or isinstance(value, pulumi.output.Unknown):
@@ -74,10 +82,9 @@ def _plain(value: Any) -> Any:
 
 @contextmanager
 def _environment(env_var: str | None) -> Iterator[None]:
+    """ENV_FOR_DYNACONF for one run: `env_var` when given, else the process's own, untouched."""
     saved = os.environ.get(ENV_VAR)
-    if env_var is None:
-        os.environ.pop(ENV_VAR, None)
-    else:
+    if env_var is not None:
         os.environ[ENV_VAR] = env_var
     try:
         yield
@@ -93,9 +100,13 @@ def stack_config(
     suffix: str | None = None,
     root: Path = ROOT,
     overrides: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
 ) -> dict[str, Any]:
-    """A stack's config as the engine would pass it, with an optional suffix override."""
-    config = read_stack_file(root / f"Pulumi.{stack}.yaml")
+    """A stack's config as the engine would pass it, with an optional suffix override.
+
+    `config_file` stands in for `pulumi --config-file`: another file than Pulumi.<stack>.yaml.
+    """
+    config = read_stack_file(config_file or root / f"Pulumi.{stack}.yaml")
     if suffix is not None:
         config["payment:environmentSuffix"] = suffix
     for key, value in (overrides or {}).items():
@@ -114,18 +125,27 @@ def record(
     root: Path = ROOT,
     env_var: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+    redact_secrets: bool = False,
 ) -> Graph:
     """Synthesise one environment offline by running `__main__.py`; return its graph.
 
-    `stack` defaults to `env` (Pulumi.<env>.yaml); `suffix` stands in for
+    `stack` defaults to `env` (Pulumi.<env>.yaml, or `config_file`); `suffix` stands in for
     `pulumi config set payment:environmentSuffix`; `env_var` sets ENV_FOR_DYNACONF for the run
-    (by default it is unset, so the stack file's payment:environment selects the environment);
-    `overrides` are extra stack config entries (`payment:<key>` -> value; None removes one).
+    (by default the process's own value applies, as it would under `pulumi up`); `overrides`
+    are extra stack config entries (`payment:<key>` -> value; None removes one);
+    `redact_secrets` shows every secret input and output as `[secret]`.
     """
-    config = stack_config(stack or env, suffix, root, overrides)
+    config = stack_config(stack or env, suffix, root, overrides, config_file)
     program = root / "__main__.py"
     with _environment(env_var):
-        return run_program(lambda: _run(program), env=env, stack=stack or env, config=config)
+        return run_program(
+            lambda: _run(program),
+            env=env,
+            stack=stack or env,
+            config=config,
+            redact_secrets=redact_secrets,
+        )
 
 
 def run_program(
@@ -134,6 +154,7 @@ def run_program(
     env: str,
     stack: str | None = None,
     config: Mapping[str, Any] | None = None,
+    redact_secrets: bool = False,
 ) -> Graph:
     """Run any Pulumi program function under the recording mocks (unit tests use this)."""
     _ensure_event_loop()
@@ -144,7 +165,7 @@ def run_program(
     # engine, so that its exports are registered as the stack's outputs.
     pulumi.runtime.settings.ROOT.set(None)
     _sync_await(run_in_stack(program))
-    return _graph(monitor, env)
+    return _graph(monitor, env, redact_secrets)
 
 
 def _ensure_event_loop() -> None:
@@ -166,7 +187,7 @@ def _config_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _graph(monitor: RecordingMonitor, env: str) -> Graph:
+def _graph(monitor: RecordingMonitor, env: str, redact: bool = False) -> Graph:
     resources = []
     for request, urn in monitor.requests:
         registered = monitor.resources.get(urn)
@@ -180,7 +201,7 @@ def _graph(monitor: RecordingMonitor, env: str) -> Graph:
                 if request.parent and request.parent != monitor.stack_urn
                 else None,
                 custom=bool(request.custom),
-                inputs=_plain(inputs),
+                inputs=_plain(inputs, redact),
                 dependencies=tuple(d for d in request.dependencies if d != monitor.stack_urn),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 ignore_changes=tuple(request.ignoreChanges),
@@ -188,9 +209,9 @@ def _graph(monitor: RecordingMonitor, env: str) -> Graph:
                 retain_on_delete=bool(request.retainOnDelete),
                 provider=request.provider,
                 id=registered.id if registered else None,
-                state=_plain(registered.state) if registered else {},
+                state=_plain(registered.state, redact) if registered else {},
             )
         )
-    outputs = _plain(monitor.stack_outputs)
+    outputs = _plain(monitor.stack_outputs, redact)
     suffix = str(outputs.get("environment_suffix", env))
     return Graph(env=env, suffix=suffix, resources=tuple(resources), outputs=outputs)

@@ -273,7 +273,8 @@ def _alerts(profile: Profile, keys: KeysOutputs, scope: Scope) -> aws.sns.Topic:
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
         },
     )
-    if profile.deployment.alert_email:
+    email = profile.deployment.alert_email
+    if email is not None:
         # NOTE: an e-mail subscription stays "pending confirmation" until the recipient clicks
         # the link. A pending subscription cannot be unsubscribed through the API: destroy forgets
         # it, and deleting the topic removes it.
@@ -281,7 +282,8 @@ def _alerts(profile: Profile, keys: KeysOutputs, scope: Scope) -> aws.sns.Topic:
             "alerts-email",
             topic=alerts.arn,
             protocol="email",
-            endpoint=profile.deployment.alert_email,
+            # A secret (personal data): Pulumi encrypts it in state and masks it in previews.
+            endpoint=pulumi.Output.secret(email.get_secret_value()),
             opts=scope.child,
         )
     return alerts

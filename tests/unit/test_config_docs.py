@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from config import Profile
+from config import SECRET, Profile, known_environments
 from offline import docs
+from offline.recorder import ROOT, stack_config
 
 
 def test_configuration_reference_is_current() -> None:
@@ -20,3 +21,12 @@ def test_reference_lists_every_profile_key() -> None:
         assert model is not None
         for key in model.model_fields:
             assert f"| `{key}` |" in text
+
+
+def test_reference_shows_secrets_as_secret_with_their_format() -> None:
+    text = docs.render()
+    [row] = [line for line in text.splitlines() if line.startswith("| `alert_email` |")]
+    assert "| secret str or None |" in row and "pattern `" in row
+    assert SECRET in row
+    for env in known_environments(ROOT):
+        assert stack_config(env)["payment:alertEmail"] not in text

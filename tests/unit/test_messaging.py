@@ -170,7 +170,7 @@ def test_email_subscription_when_alert_email_set(graph: Graph) -> None:
     email = load_profile(graph.env).deployment.alert_email
     assert email is not None  # every committed stack file sets payment:alertEmail
     [sub] = _email_subscriptions(graph)
-    assert sub.get("endpoint") == email
+    assert sub.get("endpoint") == email.get_secret_value()
     assert sub.get("topic") == _arn(graph.one(TOPIC, "alerts"))
 
 

@@ -94,12 +94,14 @@ def test_production_is_a_profile_attribute_not_a_name(root: Path) -> None:
     message = error_of(root, "dev")
     for needed in ("high_availability = true", "5xx a minute", "days of logs"):
         assert needed in message
-    assert "deployment.production = True (suffix layer, environments/suffixes/dev.toml)" in message
+    assert (
+        "deployment.production = True (suffix layer, environments/suffixes/dev.toml:2)" in message
+    )
 
 
 def test_a_rule_names_every_key_with_the_file_that_set_it(root: Path) -> None:
     # min_count from dev.toml's layer, max_count from the stack: both are named where they are.
     with_layer(root, "dev", "[compute]\nmin_count = 3\ndesired_count = 3\n")
     message = error_of(root, "dev", compute={"max_count": 2})
-    assert "compute.min_count = 3 (suffix layer, environments/suffixes/dev.toml)" in message
+    assert "compute.min_count = 3 (suffix layer, environments/suffixes/dev.toml:2)" in message
     assert "compute.max_count = 2 (stack layer, Pulumi.dev.yaml)" in message
