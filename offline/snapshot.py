@@ -2,9 +2,10 @@
 
 Grouped by concern, one block per resource: type and logical name, parent, dependencies (by
 logical name), options, and the inputs sorted by key, with JSON documents (policies, container
-definitions, dashboards) pretty-printed so a diff points at the changed statement. Tags are left
-out (the guardrails prove them on every resource) and volatile values (image content tags and
-digests) are normalised, so a snapshot changes only when what would be deployed changes.
+definitions, dashboards) pretty-printed so a diff points at the changed statement. Tags are a
+block of their own, one sorted `key: value` line each, so a changed tag shows in review as the
+line that changed. Volatile values (image content tags and digests) are normalised, so a
+snapshot changes only when what would be deployed changes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from resource_graph import Graph, Resource
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _ECR_TAG = re.compile(r"(\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9._/-]+):[0-9a-f]{12,64}\b")
-SKIPPED_INPUTS = {"tags"}
+TAGS = "tags"
 
 
 def _normalise(value: Any) -> Any:
@@ -58,12 +59,18 @@ def _block(resource: Resource, names: dict[str, str]) -> list[str]:
     if options:
         lines.append(f"  options: {', '.join(options)}")
     for key, value in sorted(resource.inputs.items()):
-        if key in SKIPPED_INPUTS:
+        if key == TAGS and isinstance(value, dict):
+            lines.extend(_tags(value))
             continue
         text = json.dumps(_normalise(value), indent=2, sort_keys=True)
         text = text.replace("\n", "\n    ")
         lines.append(f"  {key}: {text}")
     return lines
+
+
+def _tags(tags: dict[str, Any]) -> list[str]:
+    """A resource's tags, sorted by key, one line each (a tag map in JSON would be one value)."""
+    return ["  tags:"] + [f"    {k}: {json.dumps(_normalise(v))}" for k, v in sorted(tags.items())]
 
 
 def render(graph: Graph) -> str:

@@ -13,7 +13,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from offline.recorder import ROOT, record
+from offline.recorder import ROOT, record, stack_config
 from offline.shape import differences, family, shape
 from offline.snapshot import render
 from resource_graph import Graph
@@ -48,27 +48,50 @@ def test_environments_differ_in_counts_where_config_says(graphs: Graphs) -> None
 
 def test_per_deployment_choices_keep_the_shape(graphs: Graphs) -> None:
     # prod with a real certificate and no alert e-mail is still the same platform.
-    prod = record(
-        "prod",
-        overrides={
-            "payment:certificateArn": (
-                "arn:aws:acm:us-east-1:123456789012:certificate/"
-                "12345678-1234-1234-1234-123456789012"
-            ),
-            "payment:alertEmail": None,
-        },
-    )
+    overrides = {
+        "payment:certificateArn": (
+            "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+        ),
+        "payment:alertEmail": None,
+    }
+    prod = record("prod", overrides=overrides)
     assert not prod.of_type("tls:index/selfSignedCert:SelfSignedCert")
-    assert differences(graphs.environment("dev"), prod) == []
+    stack = stack_config("prod", overrides=overrides)
+    assert differences(graphs.environment("dev"), prod, config_b=stack) == []
+
+
+def test_domain_certificate_keeps_the_shape(graphs: Graphs) -> None:
+    overrides = {"payment:domainName": "payments.example.com"}
+    prod = record("prod", overrides=overrides)
+    assert prod.of_type("aws:acm/certificateValidation:CertificateValidation")
+    stack = stack_config("prod", overrides=overrides)
+    assert differences(graphs.environment("dev"), prod, config_b=stack) == []
 
 
 def test_prebuilt_image_changes_only_where_tasks_pull_from(graphs: Graphs) -> None:
-    image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/payment-api-prod:{'a' * 12}"
-    prod = record("prod", overrides={"payment:imageUri": image})
+    image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/payment-api-ci:{'a' * 12}"
+    overrides = {"payment:imageUri": image}
+    prod = record("prod", overrides=overrides)
     assert not prod.of_type("docker-build:index:Image")
-    diff = differences(graphs.environment("dev"), prod)
-    # The pull grant and the task definitions name the given image, not this stack's build.
-    assert diff and all("aws:ecr/repository:Repository:api only in dev" in line for line in diff)
+    stack = stack_config("prod", overrides=overrides)
+    diff = differences(graphs.environment("dev"), prod, config_b=stack)
+    # The tasks run the given image and the execution role may pull from its repository, not
+    # this stack's own: those edges and the pull grant's resource are the only differences.
+    repository = "compute:aws:ecr/repository:Repository:api"
+    pull = (
+        "property compute:aws:iam/rolePolicy:RolePolicy:execution: policy statement = Allow "
+        "ecr:BatchCheckLayerAvailability, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer on"
+    )
+    assert set(diff) == {
+        f"wiring compute:aws:ecs/taskDefinition:TaskDefinition:api -depends-> {repository} "
+        "only in dev",
+        f"wiring compute:aws:ecs/taskDefinition:TaskDefinition:worker -depends-> {repository} "
+        "only in dev",
+        f"wiring compute:aws:iam/rolePolicy:RolePolicy:execution -depends-> {repository} "
+        "only in dev",
+        f"{pull} api [aws:ecr/repository:Repository] only in dev",
+        f"{pull} <ecr:repository outside the stack> only in prod",
+    }
 
 
 def test_identity_check_reports_a_difference(graphs: Graphs) -> None:
@@ -107,7 +130,7 @@ def test_new_environment_is_config_only(graphs: Graphs, tmp_path: Path) -> None:
     )
     qa = record("qa", root=root)
     assert qa.suffix == "qa"
-    assert differences(graphs.environment("dev"), qa) == []
+    assert differences(graphs.environment("dev"), qa, root=root) == []
     vpc = qa.one("aws:ec2/vpc:Vpc")
     assert vpc.inputs["cidrBlock"] == "10.40.0.0/16"
 
@@ -119,7 +142,7 @@ def test_ephemeral_suffix_gets_unique_names_and_its_overrides(
     (root / "environments/suffixes/pr-142.toml").write_text("[database]\nmax_acu = 8\n")
     pr = record("dev", "pr-142", root=root)
     dev = graphs.environment("dev")
-    assert differences(dev, pr) == []
+    assert differences(dev, pr, root=root) == []
     assert (
         pr.one("aws:rds/cluster:Cluster").inputs["serverlessv2ScalingConfiguration"]["maxCapacity"]
         == 8
