@@ -52,6 +52,8 @@ bench-app: services $(BIN)/activate
 ## snapshots: regenerate every generated artifact after a deliberate change (environment
 ## snapshots, docs/configuration.md, the architecture diagram); read the diff before committing
 snapshots: $(BIN)/activate
+	@# Validate every environment first: a config error must not let syrupy drop snapshots.
+	$(BIN)/python -m offline matrix > /dev/null || [ $$? -eq 3 ]
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/environments/test_matrix.py --snapshot-update
 	$(BIN)/python -m offline config-docs
 	$(BIN)/python -m offline diagram

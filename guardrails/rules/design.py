@@ -261,14 +261,28 @@ def _aurora_readers(f: Findings, graph: Graph) -> None:
         writer, readers = instances[0], instances[1:]  # Aurora makes the first instance the writer
         f.require(bool(readers), cluster, "no reader to fail over to", HA, "RDS.15")
         for reader in readers:
-            zone = reader.get("availabilityZone")
             f.require(
-                bool(zone) and zone != writer.get("availabilityZone"),
-                reader,
-                f"reader AZ {zone} not pinned apart from writer's {writer.get('availabilityZone')}",
-                HA,
-                "RDS.15",
+                bool(reader.get("availabilityZone")), reader, "reader not pinned to an AZ", HA
             )
+        _reader_apart(f, writer, readers)
+
+
+def _reader_apart(f: Findings, writer: Resource, readers: list[Resource]) -> None:
+    """At least one reader in another AZ than the writer: the failover target.
+
+    More readers than AZs must share an AZ, so a reader beside the writer is fine as long as
+    another one is apart.
+    """
+    zone = writer.get("availabilityZone")
+    if any(r.get("availabilityZone") not in (None, "", zone) for r in readers):
+        return
+    for reader in readers:
+        f.add(
+            reader,
+            f"reader AZ {reader.get('availabilityZone')} not pinned apart from writer's {zone}",
+            HA,
+            "RDS.15",
+        )
 
 
 @rule(

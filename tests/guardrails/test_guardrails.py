@@ -216,3 +216,14 @@ def test_account_constant_matches_mocks() -> None:
     from offline.mocks import ACCOUNT_ID
 
     assert ACCOUNT == ACCOUNT_ID
+
+
+def test_more_aurora_readers_than_azs_still_meet_high_availability() -> None:
+    # A valid profile edit (prod with a reader per AZ and one more): a reader beside the writer
+    # is fine as long as another reader is in a different AZ to fail over to.
+    from offline.recorder import record
+
+    prod = environment_graph("prod")
+    readers = len(prod.of_type("aws:rds/clusterInstance:ClusterInstance"))  # writer + readers
+    grown = record("prod", overrides={"payment:database": {"reader_count": readers}})
+    assert [v for v in evaluate(grown) if v.rule == "high-availability"] == []
