@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from conventions import naming
+from conventions.scaling import SPIKE_FACTOR
 
 # CloudWatch Logs accepts only these retention values (days).
 LOG_RETENTION_DAYS = (
@@ -40,7 +41,6 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 
-SPIKE_FACTOR = 10  # the platform must absorb a 10x traffic spike by scaling out
 # Policy: a payment that fails every attempt reaches the dead-letter queue (and pages) within
 # the hour.
 POISON_RETRY_SECONDS = 3600

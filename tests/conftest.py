@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,29 @@ ENVIRONMENTS = tuple(config.known_environments(ROOT))
 def load_profile(env: str, suffix: str | None = None) -> Profile:
     """The profile of a committed stack, as `pulumi up` would load it."""
     return config.load(stack_config(env, suffix), stack_file=f"Pulumi.{env}.yaml", root=ROOT)
+
+
+def resolve_at(root: Path, env: str = "dev", **stack: object) -> config.Resolved:
+    """Resolve a stack of a scratch project root, with extra `payment:<key>` stack config."""
+    cfg = stack_config(env, root=root)
+    cfg.update({f"payment:{k}": v for k, v in stack.items()})
+    return config.resolve(cfg, stack_file=f"Pulumi.{env}.yaml", root=root)
+
+
+def config_error(root: Path, env: str = "dev", **stack: object) -> str:
+    """The ConfigError text resolving that stack must raise."""
+    with pytest.raises(config.ConfigError) as caught:
+        resolve_at(root, env, **stack)
+    return str(caught.value)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A scratch copy of the project's data files (environments, stack files), safe to edit."""
+    shutil.copytree(ROOT / "environments", tmp_path / "environments")
+    for stack in ROOT.glob("Pulumi.*.yaml"):
+        shutil.copy(stack, tmp_path / stack.name)
+    return tmp_path
 
 
 def _run(program: Callable[[], object], env: str) -> Graph:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from conventions.scaling import SPIKE_FACTOR
 from guardrails import facts
 from guardrails.facts import as_list, statements
 from guardrails.model import Violation
@@ -268,9 +269,6 @@ def compute_deployments(graph: Graph) -> list[Violation]:
     return f.items
 
 
-# The platform absorbs a 10x traffic spike by scaling out. The profile states the same policy
-# (config.profile.SPIKE_FACTOR); the guardrails restate it because they read the graph only.
-SPIKE_FACTOR = 10
 SPIKE = "DESIGN 10x spike"
 
 

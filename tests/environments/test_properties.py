@@ -24,7 +24,8 @@ from pydantic import BaseModel
 
 import config
 import guardrails
-from config.profile import SPIKE_FACTOR, CacheConfig, ComputeConfig, DatabaseConfig, NetworkConfig
+from config.profile import CacheConfig, ComputeConfig, DatabaseConfig, NetworkConfig
+from conventions.scaling import SPIKE_FACTOR
 from offline.recorder import ROOT, record, stack_config
 from offline.shape import differences
 from tests.conftest import Graphs

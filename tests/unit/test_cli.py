@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -182,8 +181,8 @@ def test_errors_show_a_secret_as_secret(tmp_path: Path) -> None:
     assert "not-an-address-probe" not in result.stderr
 
 
-def test_matrix_cells_are_whole_values_with_their_layer_mark(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "environments", tmp_path / "environments")
+def test_matrix_cells_are_whole_values_with_their_layer_mark(root: Path) -> None:
+    tmp_path = root
     policy = "ELBSecurityPolicy-TLS13-1-3-2021-06"
     (tmp_path / "environments/suffixes/pr-1.toml").write_text(f'[edge]\nssl_policy = "{policy}"\n')
     resolved = {

@@ -7,7 +7,6 @@ test breaks (or passes by luck) when a committed environment changes.
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from pathlib import Path
 
@@ -16,30 +15,10 @@ import pytest
 import config
 from config import SECRET, ConfigError
 from config.loader import _Layer, _merge, offline_placeholder, toml_lines
-from offline.recorder import ROOT, run_program, stack_config
+from offline.recorder import run_program, stack_config
 from payment_platform import messaging
 from tests import fakes
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A scratch copy of the project's data files, safe to edit."""
-    shutil.copytree(ROOT / "environments", tmp_path / "environments")
-    for stack in ROOT.glob("Pulumi.*.yaml"):
-        shutil.copy(stack, tmp_path / stack.name)
-    return tmp_path
-
-
-def resolve(root: Path, env: str = "dev", **stack: object) -> config.Resolved:
-    cfg = stack_config(env, root=root)
-    cfg.update({f"payment:{k}": v for k, v in stack.items()})
-    return config.resolve(cfg, stack_file=f"Pulumi.{env}.yaml", root=root)
-
-
-def error_of(root: Path, env: str = "dev", **stack: object) -> str:
-    with pytest.raises(ConfigError) as caught:
-        resolve(root, env, **stack)
-    return str(caught.value)
+from tests.conftest import config_error, resolve_at
 
 
 def append(path: Path, text: str) -> None:
@@ -92,12 +71,12 @@ def absent_environment(root: Path) -> str:
 def test_each_layer_wins_over_the_ones_below(root: Path) -> None:
     set_default(root, "max_acu", 5)
     (root / "environments/dev.toml").write_text("")
-    assert resolve(root).profile.database.max_acu == 5
+    assert resolve_at(root).profile.database.max_acu == 5
     (root / "environments/dev.toml").write_text("[database]\nmax_acu = 6\n")
-    assert resolve(root).profile.database.max_acu == 6
+    assert resolve_at(root).profile.database.max_acu == 6
     (root / "environments/suffixes/dev.toml").write_text("[database]\nmax_acu = 7\n")
-    assert resolve(root).profile.database.max_acu == 7
-    stacked = resolve(root, database={"max_acu": 8})
+    assert resolve_at(root).profile.database.max_acu == 7
+    stacked = resolve_at(root, database={"max_acu": 8})
     assert stacked.profile.database.max_acu == 8
     assert stacked.sources["database.max_acu"].layer == "stack"
 
@@ -106,14 +85,14 @@ def test_a_layer_setting_one_key_keeps_the_sections_other_keys(root: Path) -> No
     set_default(root, "min_acu", 1)
     set_default(root, "master_username", '"merge_probe"')
     (root / "environments/dev.toml").write_text("[database]\nmax_acu = 6\n")
-    resolved = resolve(root)
+    resolved = resolve_at(root)
     db = resolved.profile.database
     assert (db.min_acu, db.max_acu, db.master_username) == (1, 6, "merge_probe")
     assert resolved.sources["database.max_acu"].file == "environments/dev.toml"
     assert resolved.sources["database.min_acu"].file == "environments/default.toml"
     # A suffix layer touching one key leaves the environment layer's other keys in place.
     (root / "environments/suffixes/pr-7.toml").write_text("[database]\nreader_count = 1\n")
-    suffixed = resolve(root, environmentSuffix="pr-7")
+    suffixed = resolve_at(root, environmentSuffix="pr-7")
     assert suffixed.profile.database.reader_count == 1
     assert suffixed.profile.database.max_acu == 6
     assert suffixed.sources["database.reader_count"].file == "environments/suffixes/pr-7.toml"
@@ -122,7 +101,7 @@ def test_a_layer_setting_one_key_keeps_the_sections_other_keys(root: Path) -> No
 def test_provenance_names_every_layer(root: Path) -> None:
     (root / "environments/dev.toml").write_text('[network]\nvpc_cidr = "10.99.0.0/16"\n')
     (root / "environments/suffixes/pr-7.toml").write_text("[cache]\nreplica_count = 1\n")
-    resolved = resolve(root, environmentSuffix="pr-7", edge={"waf_rate_limit": 500})
+    resolved = resolve_at(root, environmentSuffix="pr-7", edge={"waf_rate_limit": 500})
     layers = {
         key: resolved.sources[key].layer
         for key in ("tags.owner", "network.vpc_cidr", "cache.replica_count", "edge.waf_rate_limit")
@@ -189,7 +168,7 @@ def test_a_value_overridden_from_outside_the_file_gets_no_line(root: Path) -> No
 
 
 def test_profile_is_frozen(root: Path) -> None:
-    profile = resolve(root).profile
+    profile = resolve_at(root).profile
     with pytest.raises(ValueError):
         profile.database.max_acu = 99  # type: ignore[misc]
 
@@ -197,7 +176,7 @@ def test_profile_is_frozen(root: Path) -> None:
 def test_every_committed_stack_loads_as_its_environment(root: Path) -> None:
     for env in config.known_environments(root):
         in_file = stack_config(env, root=root)
-        profile = resolve(root, env).profile
+        profile = resolve_at(root, env).profile
         assert profile.env == in_file["payment:environment"] == env
         assert profile.suffix == in_file["payment:environmentSuffix"]
 
@@ -215,13 +194,13 @@ def test_env_var_selects_when_stack_is_silent(root: Path, monkeypatch: pytest.Mo
 
 def test_env_var_and_stack_must_agree(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENV_FOR_DYNACONF", "prod")
-    message = error_of(root, "dev")
+    message = config_error(root, "dev")
     assert "ENV_FOR_DYNACONF='prod'" in message
     assert "payment:environment='dev'" in message
     line = line_of(root / "Pulumi.dev.yaml", "payment:environment:")
     assert f"Pulumi.dev.yaml:{line}" in message
     monkeypatch.setenv("ENV_FOR_DYNACONF", "dev")
-    assert resolve(root, "dev").profile.env == "dev"
+    assert resolve_at(root, "dev").profile.env == "dev"
 
 
 def test_no_environment_at_all(root: Path) -> None:
@@ -231,7 +210,7 @@ def test_no_environment_at_all(root: Path) -> None:
 
 def test_unknown_environment(root: Path) -> None:
     name = absent_environment(root)
-    message = error_of(root, "dev", environment=name)
+    message = config_error(root, "dev", environment=name)
     assert "unknown environment" in message and repr(name) in message
     assert "dev, staging, prod" in message
 
@@ -242,7 +221,7 @@ def test_new_environment_is_data_only(root: Path) -> None:
         "[compute]\ndesired_count = 2\nmin_count = 2\nmax_count = 20\n"
     )
     assert name in config.known_environments(root)
-    assert resolve(root, "dev", environment=name, environmentSuffix="pr-1").profile.env == name
+    assert resolve_at(root, "dev", environment=name, environmentSuffix="pr-1").profile.env == name
 
 
 def test_every_stack_must_name_its_suffix(root: Path) -> None:
@@ -270,7 +249,7 @@ def test_suffix_may_not_be_another_environments_name(root: Path, other: str) -> 
 
 
 def test_a_stack_may_use_its_own_environments_name(root: Path) -> None:
-    assert resolve(root, "dev", environmentSuffix="dev").profile.suffix == "dev"
+    assert resolve_at(root, "dev", environmentSuffix="dev").profile.suffix == "dev"
 
 
 # --- layers are plain data -----------------------------------------------------------------
@@ -294,7 +273,7 @@ def test_an_at_value_in_a_file_is_an_error(root: Path, layer: str, name: str, to
     else:
         path.write_text(f'[tags]\nowner = "{token}"\n')
     line = line_of(path, "^owner = ")
-    assert error_of(root) == (
+    assert config_error(root) == (
         f"tags.owner = {token!r} ({name} layer, {layer}:{line}): starts with '@'; layers are "
         "plain data and Dynaconf tokens (@format, @int, @json, ...) are not evaluated: "
         "write the value itself"
@@ -303,7 +282,7 @@ def test_an_at_value_in_a_file_is_an_error(root: Path, layer: str, name: str, to
 
 @pytest.mark.parametrize("token", TOKENS)
 def test_an_at_value_in_stack_config_is_an_error(root: Path, token: str) -> None:
-    message = error_of(root, compute={"min_count": token})
+    message = config_error(root, compute={"min_count": token})
     assert message.startswith(f"compute.min_count = {token!r} (stack layer, Pulumi.dev.yaml)")
     assert "starts with '@'" in message and "\n" not in message
 
@@ -325,7 +304,7 @@ def test_values_injected_through_dynaconf_settings_are_refused(
     injected.write_text('[deployment]\nimage_uri = "injected"\n')
     monkeypatch.setenv("CORE_LOADERS_FOR_DYNACONF", "['TOML']")
     monkeypatch.setenv("SETTINGS_FILE_FOR_DYNACONF", str(injected))
-    message = error_of(root)
+    message = config_error(root)
     assert "deployment.image_uri: the merge does not match the layers" in message
     assert "SETTINGS_FILE_FOR_DYNACONF" in message
 
@@ -340,11 +319,11 @@ def test_the_alert_email_is_the_only_secret() -> None:
 
 def test_a_plaintext_secret_is_validated_and_never_shown(root: Path) -> None:
     address = "oncall-probe@example.org"
-    profile = resolve(root, alertEmail=address).profile
+    profile = resolve_at(root, alertEmail=address).profile
     secret = profile.deployment.alert_email
     assert secret is not None and secret.get_secret_value() == address
     assert address not in repr(profile) and address not in str(profile.model_dump())
-    message = error_of(root, alertEmail="not-an-address-probe")
+    message = config_error(root, alertEmail="not-an-address-probe")
     assert message.startswith("deployment.alert_email = [secret] (stack layer, Pulumi.dev.yaml)")
     assert "not-an-address-probe" not in message
 
@@ -372,7 +351,7 @@ def test_an_encrypted_secret_offline_is_unknown_and_gets_a_placeholder(root: Pat
 
 
 def test_an_encrypted_value_that_is_no_secret_is_refused_offline(root: Path) -> None:
-    message = error_of(root, imageUri={"secure": "v1:abc"})
+    message = config_error(root, imageUri={"secure": "v1:abc"})
     assert message.startswith(
         "deployment.image_uri: encrypted (secure:) (stack layer, Pulumi.dev.yaml), but not a secret"
     )
@@ -382,14 +361,14 @@ def test_an_encrypted_value_that_is_no_secret_is_refused_offline(root: Path) -> 
 
 def test_a_secret_is_never_kept_in_a_file(root: Path) -> None:
     append(root / "environments/dev.toml", '[deployment]\nalert_email = "a@b.example"')
-    message = error_of(root)
+    message = config_error(root)
     assert "deployment.alert_email: a secret, never kept in a file" in message
     assert "environments/dev.toml:" in message
     assert "pulumi config set --secret payment:alertEmail" in message
 
 
 def test_the_builders_receive_the_secret_as_a_secret_output(root: Path) -> None:
-    profile = resolve(root, alertEmail="oncall-probe@example.org").profile
+    profile = resolve_at(root, alertEmail="oncall-probe@example.org").profile
 
     def program() -> None:
         messaging.build(profile, fakes.keys())
@@ -409,19 +388,19 @@ def test_the_builders_receive_the_secret_as_a_secret_output(root: Path) -> None:
 
 def test_numeric_text_from_stack_config_is_a_number(root: Path) -> None:
     # `pulumi config set --path payment:database.min_acu 2.5` stores the text "2.5".
-    resolved = resolve(
+    resolved = resolve_at(
         root, database={"min_acu": "2.5", "max_acu": "8"}, compute={"image_keep_count": "15"}
     )
     db, compute = resolved.profile.database, resolved.profile.compute
     assert (db.min_acu, db.max_acu, compute.image_keep_count) == (2.5, 8.0, 15)
     assert type(compute.image_keep_count) is int
-    message = error_of(root, compute={"image_keep_count": "fifteen"})
+    message = config_error(root, compute={"image_keep_count": "fifteen"})
     assert "compute.image_keep_count = 'fifteen' (stack layer, Pulumi.dev.yaml)" in message
 
 
 def test_toml_layers_stay_strictly_typed(root: Path) -> None:
     (root / "environments/dev.toml").write_text('[database]\nmax_acu = "8"\n')
-    message = error_of(root)
+    message = config_error(root)
     assert "database.max_acu = '8' (environment layer, environments/dev.toml:2)" in message
 
 
@@ -431,7 +410,7 @@ def test_toml_layers_stay_strictly_typed(root: Path) -> None:
 def test_misspelt_key_in_each_layer(root: Path) -> None:
     default = root / "environments/default.toml"
     default.write_text(default.read_text().replace("max_receive_count", "max_recieve_count"))
-    message = error_of(root)
+    message = config_error(root)
     line = line_of(default, "max_recieve_count")
     assert "messaging.max_recieve_count: unknown key" in message
     assert f"environments/default.toml:{line}" in message
@@ -441,13 +420,13 @@ def test_misspelt_key_in_each_layer(root: Path) -> None:
 @pytest.mark.parametrize("layer", ["dev.toml", "suffixes/dev.toml"])
 def test_misspelt_key_in_file_layers(root: Path, layer: str) -> None:
     (root / "environments" / layer).write_text("[databse]\nmax_acu = 4\n")
-    message = error_of(root)
+    message = config_error(root)
     assert "databse: unknown section (" in message
     assert f"environments/{layer}:1" in message
 
 
 def test_misspelt_key_in_stack_config(root: Path) -> None:
-    message = error_of(root, alertEmial="a@b.co")
+    message = config_error(root, alertEmial="a@b.co")
     assert "payment:alertEmial: unknown stack config key" in message
     assert "Pulumi.dev.yaml" in message
 
@@ -462,21 +441,21 @@ def test_a_dotted_stack_key_without_path_gets_a_hint(root: Path) -> None:
 
 def test_wrong_type(root: Path) -> None:
     append(root / "environments/dev.toml", '[cache]\nreplica_count = "two"')
-    message = error_of(root)
+    message = config_error(root)
     assert "cache.replica_count = 'two'" in message
     assert "environments/dev.toml" in message
     assert "integer" in message
 
 
 def test_out_of_aws_range(root: Path) -> None:
-    message = error_of(root, database={"max_acu": 512})
+    message = config_error(root, database={"max_acu": 512})
     assert "database.max_acu = 512" in message
     assert "stack layer, Pulumi.dev.yaml" in message
     assert "less than or equal to 256" in message
 
 
 def test_invalid_fargate_pair_names_each_key(root: Path) -> None:
-    message = error_of(root, compute={"cpu": 256, "memory": 4096})
+    message = config_error(root, compute={"cpu": 256, "memory": 4096})
     assert message.startswith(
         "compute.cpu = 256 (stack layer, Pulumi.dev.yaml), "
         "compute.memory = 4096 (stack layer, Pulumi.dev.yaml): "
@@ -488,7 +467,7 @@ def test_invalid_fargate_pair_names_each_key(root: Path) -> None:
 def test_storage_order_names_each_key_and_its_file(root: Path) -> None:
     set_default(root, "transition_to_ia_days", 30)
     (root / "environments/dev.toml").write_text("[storage]\ntransition_to_glacier_days = 40\n")
-    message = error_of(root)
+    message = config_error(root)
     ia_line = line_of(root / "environments/default.toml", "^transition_to_ia_days")
     assert message == (
         f"storage.transition_to_ia_days = 30 (default layer, environments/default.toml:{ia_line}), "
@@ -501,7 +480,7 @@ def test_min_count_set_in_the_environment_file_is_blamed_on_it(root: Path) -> No
     for key, value in (("desired_count", 1), ("min_count", 1), ("max_count", 10)):
         set_default(root, key, value)
     (root / "environments/dev.toml").write_text("[compute]\nmin_count = 2\n")
-    message = error_of(root)
+    message = config_error(root)
     default_line = line_of(root / "environments/default.toml", "^desired_count")
     assert "compute.min_count = 2 (environment layer, environments/dev.toml:2)" in message
     assert (
@@ -527,21 +506,21 @@ def test_max_acu_lowered_in_the_stack_file_is_blamed_on_it(root: Path) -> None:
 
 
 def test_autoscaling_must_absorb_a_10x_spike(root: Path) -> None:
-    message = error_of(root, compute={"desired_count": 2, "min_count": 1, "max_count": 10})
+    message = config_error(root, compute={"desired_count": 2, "min_count": 1, "max_count": 10})
     assert "compute.max_count" in message
     assert "10x spike" in message and "at least 20" in message
 
 
 def test_high_availability_minimums(root: Path) -> None:
     (root / "environments/suffixes/dev.toml").write_text("[deployment]\nhigh_availability = true\n")
-    message = error_of(root, database={"reader_count": 0}, cache={"replica_count": 0})
+    message = config_error(root, database={"reader_count": 0}, cache={"replica_count": 0})
     assert "database.reader_count = 0 (stack layer" in message
     assert "at least 1 Aurora reader" in message
     assert (
         "deployment.high_availability = True (suffix layer, environments/suffixes/dev.toml:2)"
         in (message)
     )
-    message = error_of(root, network={"az_count": 2, "endpoint_az_count": 2})
+    message = config_error(root, network={"az_count": 2, "endpoint_az_count": 2})
     assert "network.az_count" in message and "3 AZs" in message
 
 
@@ -549,7 +528,7 @@ def test_production_cannot_turn_high_availability_off(root: Path) -> None:
     (root / "environments/suffixes/dev.toml").write_text(
         "[deployment]\nproduction = true\nhigh_availability = false\n"
     )
-    message = error_of(root)
+    message = config_error(root)
     assert "deployment.high_availability = False" in message
     assert "environments/suffixes/dev.toml:3" in message
 
@@ -559,24 +538,24 @@ def test_production_cannot_turn_high_availability_off(root: Path) -> None:
     ["PR-142", "pr 142", "pr;rm", "../etc", "pr_142", "-pr", "pr-", "pr--1", "", "a" * 18],
 )
 def test_hostile_suffixes(root: Path, suffix: str) -> None:
-    message = error_of(root, environmentSuffix=suffix)
+    message = config_error(root, environmentSuffix=suffix)
     assert "deployment.environment_suffix" in message
     assert "Pulumi.dev.yaml" in message
 
 
 def test_long_suffix_names_the_resource_and_limit(root: Path) -> None:
-    message = error_of(root, environmentSuffix="feature-abcdefghij")
+    message = config_error(root, environmentSuffix="feature-abcdefghij")
     assert "aws.lb.TargetGroup name" in message and "limit 32" in message
 
 
 def test_selection_keys_cannot_come_from_files(root: Path) -> None:
     append(root / "environments/dev.toml", '[deployment]\nenvironment_suffix = "x"')
-    assert "set by ENV_FOR_DYNACONF or stack config" in error_of(root)
+    assert "set by ENV_FOR_DYNACONF or stack config" in config_error(root)
 
 
 def test_malformed_toml_names_the_file(root: Path) -> None:
     append(root / "environments/dev.toml", "[database\nmax_acu = 4")
-    message = error_of(root)
+    message = config_error(root)
     assert message.startswith("environments/dev.toml: malformed TOML")
 
 
@@ -588,4 +567,4 @@ def test_malformed_stack_yaml(root: Path) -> None:
 
 def test_a_top_level_stack_number_arrives_as_text_as_under_the_engine(root: Path) -> None:
     # `payment:environmentSuffix: 142` in YAML reaches a program as the text "142".
-    assert resolve(root, environmentSuffix=142).profile.suffix == "142"
+    assert resolve_at(root, environmentSuffix=142).profile.suffix == "142"

@@ -7,36 +7,18 @@ wiring and invariants, never copies of an environment's numbers.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 import config
-from config import ConfigError
 from config.profile import (
     POISON_RETRY_SECONDS,
     PRODUCTION_5XX_THRESHOLD,
     PRODUCTION_LOG_RETENTION_DAYS,
 )
-from offline.recorder import ROOT, stack_config
-from tests.conftest import ENVIRONMENTS
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "environments", tmp_path / "environments")
-    for stack in ROOT.glob("Pulumi.*.yaml"):
-        shutil.copy(stack, tmp_path / stack.name)
-    return tmp_path
-
-
-def error_of(root: Path, env: str, **stack: object) -> str:
-    cfg = stack_config(env, root=root)
-    cfg.update({f"payment:{k}": v for k, v in stack.items()})
-    with pytest.raises(ConfigError) as caught:
-        config.resolve(cfg, stack_file=f"Pulumi.{env}.yaml", root=root)
-    return str(caught.value)
+from offline.recorder import stack_config
+from tests.conftest import ENVIRONMENTS, config_error
 
 
 def with_layer(root: Path, env: str, toml: str) -> Path:
@@ -63,7 +45,7 @@ def with_layer(root: Path, env: str, toml: str) -> Path:
 def test_policy_bound_refuses_a_value(
     root: Path, env: str, section: str, key: str, value: object, reason: str
 ) -> None:
-    message = error_of(root, env, **{section: {key: value}})
+    message = config_error(root, env, **{section: {key: value}})
     assert f"{section}.{key} = {value!r}" in message
     assert reason in message
 
@@ -72,7 +54,7 @@ def test_policy_bound_refuses_a_value(
 def test_a_poison_payment_reaches_the_dlq_within_the_hour(root: Path, env: str) -> None:
     retries = 10
     timeout = POISON_RETRY_SECONDS // retries + 60
-    message = error_of(
+    message = config_error(
         root,
         env,
         messaging={"max_receive_count": retries, "visibility_timeout_seconds": timeout},
@@ -91,7 +73,7 @@ def test_production_is_a_profile_attribute_not_a_name(root: Path) -> None:
         f"[observability]\nalb_5xx_threshold = {PRODUCTION_5XX_THRESHOLD + 1}\n"
         f"log_retention_days = {PRODUCTION_LOG_RETENTION_DAYS // 2 - 15}\n",
     )
-    message = error_of(root, "dev")
+    message = config_error(root, "dev")
     for needed in ("high_availability = true", "5xx a minute", "days of logs"):
         assert needed in message
     assert (
@@ -102,6 +84,6 @@ def test_production_is_a_profile_attribute_not_a_name(root: Path) -> None:
 def test_a_rule_names_every_key_with_the_file_that_set_it(root: Path) -> None:
     # min_count from dev.toml's layer, max_count from the stack: both are named where they are.
     with_layer(root, "dev", "[compute]\nmin_count = 3\ndesired_count = 3\n")
-    message = error_of(root, "dev", compute={"max_count": 2})
+    message = config_error(root, "dev", compute={"max_count": 2})
     assert "compute.min_count = 3 (suffix layer, environments/suffixes/dev.toml:2)" in message
     assert "compute.max_count = 2 (stack layer, Pulumi.dev.yaml)" in message
