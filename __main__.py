@@ -1,7 +1,8 @@
 """payment-platform: one program, every environment. Wiring only; it reads like the architecture.
 
 The profile (config/) decides every size and count; each builder makes one concern under its own
-component and returns a frozen outputs dataclass that later builders take as input.
+component and returns a frozen outputs dataclass that later builders take as input. The CloudTrail
+trail is not here: it belongs to the account (`account/`), and covers every environment.
 """
 
 from pathlib import Path
@@ -10,7 +11,6 @@ import pulumi
 
 import config
 from payment_platform import (
-    audit,
     cache,
     compute,
     database,
@@ -59,7 +59,6 @@ services = compute.build(
     messaging=queues,
     edge=lb,
 )
-trail = audit.build(profile, kms, log_groups, buckets)
 monitoring = observability.build(
     profile, messaging=queues, database=db, cache=redis, edge=lb, compute=services
 )
@@ -91,7 +90,6 @@ pulumi.export("payment_dlq_url", queues.payment_dlq_url)
 pulumi.export("notifications_queue_url", queues.notifications_queue_url)
 pulumi.export("events_topic_arn", queues.events_topic_arn)
 pulumi.export("alerts_topic_arn", queues.alerts_topic_arn)
-pulumi.export("trail_arn", trail.trail_arn)
 pulumi.export("dashboard_name", monitoring.dashboard_name)
 pulumi.export("dashboard_url", monitoring.dashboard_url)
 pulumi.export("api_log_group", log_groups.api_log_group_name)

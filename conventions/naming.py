@@ -49,7 +49,6 @@ NAMES: dict[str, NameRule] = {
     "worker-task": NameRule("aws.iam.Role name (worker task role)", 64),
     "execution": NameRule("aws.iam.Role name (task execution role)", 64),
     "flow-logs": NameRule("aws.iam.Role name (VPC flow logs)", 64),
-    "trail-logs": NameRule("aws.iam.Role name (CloudTrail to CloudWatch Logs)", 64),
     "queue": NameRule("aws.sqs.Queue name", 80),
     "queue-dlq": NameRule("aws.sqs.Queue name", 80),
     "notifications": NameRule("aws.sqs.Queue name", 80),
@@ -57,7 +56,6 @@ NAMES: dict[str, NameRule] = {
     "events": NameRule("aws.sns.Topic name", 256),
     "alerts": NameRule("aws.sns.Topic name", 256),
     "waf": NameRule("aws.wafv2.WebAcl name", 128),
-    "trail": NameRule("aws.cloudtrail.Trail name", 128),
     "dashboard": NameRule("aws.cloudwatch.Dashboard dashboard_name", 255),
     # CloudWatch alarms (observability builder): "payment-<what>-<suffix>".
     "alb-5xx": NameRule("aws.cloudwatch.MetricAlarm name", 255),
@@ -80,7 +78,6 @@ NAMES: dict[str, NameRule] = {
     "waf-blocked": NameRule("aws.cloudwatch.MetricAlarm name", 255),
     # Buckets carry the account id (13 characters with its hyphen): S3 names are global.
     "transaction-logs": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
-    "trail-logs-bucket": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
     "alb-logs": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
     "access-logs": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
     "db-credentials": NameRule("aws.secretsmanager.Secret name", 512),
@@ -104,6 +101,12 @@ NAMES: dict[str, NameRule] = {
     "cache-sg": NameRule("aws.ec2.SecurityGroup Name tag", 256),
     "endpoints-sg": NameRule("aws.ec2.SecurityGroup Name tag", 256),
 }
+
+
+# Every environment's transaction-log bucket starts with this: the account-level trail
+# (`account/`) selects their S3 data events by ARN prefix, so an environment added later is
+# covered without touching the trail.
+TRANSACTION_LOG_BUCKET_PREFIX = f"{PROJECT}-transaction-logs-"
 
 
 def physical_name(service: str, suffix: str) -> str:

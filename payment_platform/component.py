@@ -10,6 +10,7 @@ same in all of them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import pulumi
@@ -51,3 +52,12 @@ def component_scope(concern: str) -> Scope:
         child=pulumi.ResourceOptions(parent=component),
         named=pulumi.ResourceOptions(parent=component, delete_before_replace=True),
     )
+
+
+def after(value: pulumi.Input[str], deps: Sequence[pulumi.Output[Any]]) -> pulumi.Output[str]:
+    """`value`, carrying dependencies on the resources behind `deps`.
+
+    `depends_on` takes resources, and builders hand each other Outputs: an input built this way
+    makes the resource that takes it wait for those resources, with the same resolved value.
+    """
+    return pulumi.Output.all(value, *deps).apply(lambda resolved: str(resolved[0]))

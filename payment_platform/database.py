@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import Profile
-from payment_platform.component import Scope, component_scope
+from payment_platform.component import Scope, after, component_scope
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
@@ -99,14 +99,17 @@ def build(
         opts=scope.named,
     )
     parameters = _parameter_group(profile, scope)
-    cluster = _cluster(profile, keys, security, subnet_group.name, parameters.name, scope)
+    cluster = _cluster(profile, keys, logs, security, subnet_group.name, parameters.name, scope)
     instances = _instances(profile, keys, network, cluster, scope)
     return scope.finish(
         DatabaseOutputs(
             cluster_arn=cluster.arn,
             cluster_identifier=cluster.cluster_identifier,
             cluster_resource_id=cluster.cluster_resource_id,
-            writer_endpoint=cluster.endpoint,
+            # NOTE: the cluster endpoint exists minutes before the writer instance that serves
+            # it; whatever takes the endpoint (the task definitions, so the services) waits for
+            # the writer, or the API's start-up migrations give up and the rollout fails.
+            writer_endpoint=after(cluster.endpoint, [instances[0].id]),
             reader_endpoint=cluster.reader_endpoint,
             port=PORT,
             database_name=db.database_name,
@@ -144,6 +147,7 @@ def _parameter_group(profile: Profile, scope: Scope) -> aws.rds.ClusterParameter
 def _cluster(
     profile: Profile,
     keys: KeysOutputs,
+    logs: LogsOutputs,
     security: SecurityOutputs,
     subnet_group_name: pulumi.Output[str],
     parameter_group_name: pulumi.Output[str],
@@ -153,12 +157,14 @@ def _cluster(
     db = profile.database
     # NOTE: Aurora Serverless v2 is a cluster with engine_mode "provisioned" plus separate
     # cluster instances of class db.serverless; the cluster alone has no instance to connect to.
-    # NOTE: the export below writes to /aws/rds/cluster/<cluster id>/postgresql. The logs
-    # builder pre-creates that group on the logs key with a retention; RDS only writes into it
-    # once an instance runs, long after the group exists, so nothing here depends on it.
+    # NOTE: the export below writes to /aws/rds/cluster/<cluster id>/postgresql, which RDS
+    # creates itself (unencrypted, never expiring) when it is missing. The logs builder owns it,
+    # and the cluster depends on it, so destroy deletes the cluster first: otherwise the group
+    # goes first, RDS recreates it while the cluster shuts down, and the next `up` fails with
+    # ResourceAlreadyExistsException (terraform-provider-aws #42858).
     return aws.rds.Cluster(
         "database",
-        cluster_identifier=profile.name("db"),
+        cluster_identifier=after(profile.name("db"), [logs.database_log_group_name]),
         engine=ENGINE,
         engine_mode="provisioned",
         engine_version=ENGINE_VERSION,

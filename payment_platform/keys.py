@@ -1,15 +1,15 @@
 """KMS customer-managed keys: one per family of data, rotation on, 7-day deletion window.
 
 - data: Aurora storage and its managed secret, Performance Insights, ElastiCache, Secrets Manager,
-  S3 (transaction logs, trail, access logs), ECR.
+  S3 (transaction logs, access logs), ECR.
 - messaging: SQS and SNS; its policy lets CloudWatch alarms publish to the encrypted alerts topic.
-- logs: CloudWatch Logs log groups and CloudTrail (which also decrypts, for the trail bucket's
-  S3 Bucket Key).
+- logs: CloudWatch Logs log groups (the CloudTrail trail and its key belong to the account
+  project, `account/`).
 
 Each key has an alias (`alias/payment-<family>-key-<suffix>`) and a key policy in which the
 account root holds the administrative actions only; using a key for cryptography is allowed to
 account principals only through the AWS services named for it (`kms:ViaService`), and to the
-service principals that write on their own (CloudWatch Logs, CloudTrail, SNS, CloudWatch alarms)
+service principals that write on their own (CloudWatch Logs, SNS, CloudWatch alarms)
 only with source or encryption-context conditions. No statement has a wildcard principal.
 """
 
@@ -64,7 +64,7 @@ class KeysOutputs:
         data_key_arn: ARN of the data key (database, cache, secrets, buckets, images).
         data_key_id: Key id of the data key (arguments that take an id, not an ARN).
         messaging_key_arn: ARN of the messaging key (SQS queues and SNS topics).
-        logs_key_arn: ARN of the logs key (CloudWatch Logs log groups and CloudTrail).
+        logs_key_arn: ARN of the logs key (CloudWatch Logs log groups).
     """
 
     data_key_arn: pulumi.Output[str]
@@ -166,18 +166,17 @@ def messaging_key_policy(ctx: Context) -> dict[str, Any]:
 
 
 def logs_key_policy(ctx: Context) -> dict[str, Any]:
-    """CloudWatch Logs for this environment's log groups; CloudTrail for its trail."""
+    """CloudWatch Logs, for this environment's log groups only."""
     p = ctx.profile
     groups = [
         ctx.arn("logs", f"log-group:/payment/{p.suffix}/*"),
         ctx.arn("logs", f"log-group:/aws/rds/cluster/{p.name('db')}/*"),
         ctx.arn("logs", f"log-group:aws-waf-logs-{p.name('waf')}"),
+        ctx.arn("logs", f"log-group:/aws/ecs/containerinsights/{p.name('cluster')}/*"),
     ]
     return _policy(
         [
             _admin(ctx),
-            # Reading the trail's log files from S3 decrypts them through S3.
-            _via_services(ctx, ["s3"], ["kms:Decrypt", "kms:DescribeKey"]),
             {
                 # NOTE: CloudWatch Logs uses the key as the regional service principal, and the
                 # log group's ARN is the encryption context: the condition keeps the key to this
@@ -195,50 +194,8 @@ def logs_key_policy(ctx: Context) -> dict[str, Any]:
                 "Resource": "*",
                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": groups}},
             },
-            *_cloudtrail_statements(ctx),
         ]
     )
-
-
-def _cloudtrail_statements(ctx: Context) -> list[Statement]:
-    """CloudTrail encrypts this environment's trail log files and reads the Bucket Key."""
-    trail = ctx.arn("cloudtrail", f"trail/{ctx.profile.name('trail')}")
-    return [
-        {
-            "Sid": "CloudTrailEncryptsLogFiles",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-            "Action": "kms:GenerateDataKey*",
-            "Resource": "*",
-            "Condition": {
-                "StringEquals": {"aws:SourceArn": trail},
-                "StringLike": {
-                    "kms:EncryptionContext:aws:cloudtrail:arn": (
-                        f"arn:{ctx.partition}:cloudtrail:*:{ctx.account}:trail/*"
-                    )
-                },
-            },
-        },
-        {
-            # NOTE: the trail bucket's default encryption uses an S3 Bucket Key on this key
-            # (buckets.kms_encryption). With a Bucket Key, CloudTrail also needs kms:Decrypt:
-            # without it CreateTrail/UpdateTrail fail (InsufficientEncryptionPolicyException).
-            "Sid": "CloudTrailUsesBucketKey",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-            "Action": "kms:Decrypt",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceArn": trail}},
-        },
-        {
-            "Sid": "CloudTrailDescribesKey",
-            "Effect": "Allow",
-            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-            "Action": "kms:DescribeKey",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"aws:SourceArn": trail}},
-        },
-    ]
 
 
 def build(profile: Profile) -> KeysOutputs:
@@ -253,7 +210,7 @@ def build(profile: Profile) -> KeysOutputs:
     families = {
         "data": ("data, secrets, buckets, images", data_key_policy),
         "messaging": ("SQS queues and SNS topics", messaging_key_policy),
-        "logs": ("CloudWatch Logs and CloudTrail", logs_key_policy),
+        "logs": ("CloudWatch Logs", logs_key_policy),
     }
     keys: dict[str, aws.kms.Key] = {}
     for family, (purpose, policy) in families.items():

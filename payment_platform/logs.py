@@ -6,8 +6,12 @@ retention from the profile.
 
 Creates, under `payment:logs:Logs`: the API and worker container groups, the VPC flow logs group,
 the Aurora PostgreSQL export group, the Redis slow-log and engine-log groups, the WAF logging
-group and the CloudTrail group (kept `audit_log_retention_days`; the others
-`log_retention_days`).
+group and the Container Insights performance group, all kept `log_retention_days`. The
+CloudTrail trail and its group belong to the account (`account/`).
+
+The groups AWS services create on their own (RDS, Container Insights) must also be dependencies of
+the resource that writes to them: otherwise destroy deletes the group first, the still-running
+service recreates it unencrypted and without retention, and the next `up` fails on the name.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ class LogsOutputs:
         cache_slow_log_group_name: Log group of the Redis slow log.
         cache_engine_log_group_name: Log group of the Redis engine log.
         waf_log_group_arn: ARN of the WAF logging group (`aws-waf-logs-` prefix).
-        trail_log_group_name: Log group CloudTrail delivers events to.
-        trail_log_group_arn: ARN of the trail log group (the trail role's only grant).
+        container_insights_log_group_name: The group Container Insights writes the cluster's
+            performance events to (owned here first; the ECS cluster depends on it).
     """
 
     api_log_group_name: pulumi.Output[str]
@@ -51,8 +55,7 @@ class LogsOutputs:
     cache_slow_log_group_name: pulumi.Output[str]
     cache_engine_log_group_name: pulumi.Output[str]
     waf_log_group_arn: pulumi.Output[str]
-    trail_log_group_name: pulumi.Output[str]
-    trail_log_group_arn: pulumi.Output[str]
+    container_insights_log_group_name: pulumi.Output[str]
 
 
 def group_names(profile: Profile) -> dict[str, str]:
@@ -69,7 +72,10 @@ def group_names(profile: Profile) -> dict[str, str]:
         "redis-engine": f"{base}/redis-engine",
         # NOTE: WAF only logs to CloudWatch groups whose name starts with "aws-waf-logs-".
         "waf": f"aws-waf-logs-{profile.name('waf')}",
-        "cloudtrail": f"{base}/cloudtrail",
+        # NOTE: Container Insights creates this group itself when it does not exist (CloudWatch
+        # User Guide, "Container Insights performance log reference": "it automatically creates
+        # a log group for the performance log events"), unencrypted and never expiring.
+        "container-insights": f"/aws/ecs/containerinsights/{profile.name('cluster')}/performance",
     }
 
 
@@ -78,16 +84,11 @@ def build(profile: Profile, keys: KeysOutputs) -> LogsOutputs:
     scope = component_scope("logs")
     groups: dict[str, aws.cloudwatch.LogGroup] = {}
     for logical, name in group_names(profile).items():
-        audit = logical == "cloudtrail"
         groups[logical] = aws.cloudwatch.LogGroup(
             f"{logical}-logs",
             name=name,
             kms_key_id=keys.logs_key_arn,
-            retention_in_days=(
-                profile.observability.audit_log_retention_days
-                if audit
-                else profile.observability.log_retention_days
-            ),
+            retention_in_days=profile.observability.log_retention_days,
             opts=scope.named,
         )
 
@@ -103,7 +104,6 @@ def build(profile: Profile, keys: KeysOutputs) -> LogsOutputs:
             cache_slow_log_group_name=groups["redis-slow"].name,
             cache_engine_log_group_name=groups["redis-engine"].name,
             waf_log_group_arn=groups["waf"].arn,
-            trail_log_group_name=groups["cloudtrail"].name,
-            trail_log_group_arn=groups["cloudtrail"].arn,
+            container_insights_log_group_name=groups["container-insights"].name,
         )
     )

@@ -8,9 +8,11 @@ Creates, under one `payment:storage:Storage` component:
   on the data key with an S3 bucket key, versioning, all four public-access blocks, ACLs off
   (BucketOwnerEnforced), a TLS-only bucket policy, lifecycle from `profile.storage`
   (STANDARD_IA -> GLACIER -> expiry, noncurrent expiry, abort incomplete uploads), and server
-  access logging into the access-log bucket (PCI DSS 10.2: who read or wrote the data).
+  access logging into the access-log bucket (PCI DSS 10.2: who read or wrote the data). Its
+  name starts with `conventions.naming.TRANSACTION_LOG_BUCKET_PREFIX`: the account's trail
+  (`account/`) records every object read and write of every environment's bucket by that prefix.
 - access-log bucket (`payment-access-logs-<suffix>-<account>`): receives S3 server access logs
-  (of the transaction-log bucket and of the audit trail bucket). Same guarantees, except
+  of the transaction-log bucket. Same guarantees, except
   SSE-S3 instead of SSE-KMS (see the NOTE below); kept for the audit retention.
 Both are `payment_platform.buckets.secure_bucket`s, which holds the shared guarantees.
 """
@@ -41,11 +43,11 @@ TRANSACTION_LOGS_PREFIX = "transaction-logs/"
 
 @dataclass(frozen=True)
 class StorageOutputs:
-    """The data buckets, for the worker's grants and the audit trail's logging target.
+    """The data buckets, for the worker's grants.
 
     Attributes:
         transaction_log_bucket_name: Bucket the worker writes transaction events to.
-        transaction_log_bucket_arn: ARN of the transaction-log bucket (task role, trail events).
+        transaction_log_bucket_arn: ARN of the transaction-log bucket (the task roles' grants).
         access_log_bucket_name: Bucket that receives S3 server access logs.
         access_log_bucket_arn: ARN of the access-log bucket.
     """
@@ -78,12 +80,9 @@ def _access_log_bucket(
     profile: Profile, account_id: pulumi.Output[str], scope: Scope
 ) -> SecureBucket:
     access_name = global_name(profile.name("access-logs"), account_id)
-    # Logging source buckets: this module's transaction-log bucket and the audit builder's trail
-    # bucket (named by the same helper), so only they can write into the access-log bucket.
-    source_arns = [
-        arn_of(global_name(profile.name(service), account_id))
-        for service in ("transaction-logs", "trail-logs-bucket")
-    ]
+    # The logging source: this module's transaction-log bucket (named by the same helper), so
+    # only it can write into the access-log bucket.
+    source_arns = [arn_of(global_name(profile.name("transaction-logs"), account_id))]
     access_arn = arn_of(access_name)
     return secure_bucket(
         "access-logs",

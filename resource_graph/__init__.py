@@ -93,3 +93,20 @@ class Graph:
                 return current.type.split(":")[1]
             current = self.by_urn(current.parent) if current.parent else None
         return "stack"
+
+    def waits_for(self, resource: Resource, other: Resource) -> bool:
+        """Whether `resource` depends on `other`, directly or through other resources.
+
+        This is the order the engine creates in, and the reverse of the order it destroys in.
+        """
+        seen: set[str] = set()
+        pending = list(resource.dependencies)
+        while pending:
+            urn = pending.pop()
+            if urn == other.urn:
+                return True
+            if urn in seen:
+                continue
+            seen.add(urn)
+            pending.extend(self.by_urn(urn).dependencies)
+        return False

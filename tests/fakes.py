@@ -56,7 +56,6 @@ def logs(profile: Profile) -> LogsOutputs:
     api, api_arn = group(f"/payment/{s}/api")
     worker, worker_arn = group(f"/payment/{s}/worker")
     flow, flow_arn = group(f"/payment/{s}/vpc-flow-logs")
-    trail, trail_arn = group(f"/payment/{s}/cloudtrail")
     return LogsOutputs(
         api_log_group_name=api,
         api_log_group_arn=api_arn,
@@ -68,8 +67,9 @@ def logs(profile: Profile) -> LogsOutputs:
         cache_slow_log_group_name=_o(f"/payment/{s}/redis-slow"),
         cache_engine_log_group_name=_o(f"/payment/{s}/redis-engine"),
         waf_log_group_arn=_o(_arn("logs", f"log-group:aws-waf-logs-payment-{s}")),
-        trail_log_group_name=trail,
-        trail_log_group_arn=trail_arn,
+        container_insights_log_group_name=_o(
+            f"/aws/ecs/containerinsights/{profile.name('cluster')}/performance"
+        ),
     )
 
 

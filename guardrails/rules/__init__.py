@@ -68,6 +68,7 @@ RULES: list[Rule] = [
     logging.logging_alarms,
     logging.required_alarms,
     audit.audit_trail,
+    audit.audit_account_trail,
     storage.storage_buckets,
     design.deletion_safeguards,
     design.standard_tags,

@@ -1,27 +1,41 @@
-"""Audit rules: the CloudTrail trail.
+"""Audit rules: the account's CloudTrail trail, and what environments leave to it.
 
-- `audit-trail`: a trail exists, logs in every Region, on the customer key, with log file
-  validation, to CloudWatch Logs; records S3 data events for the transaction logs; delivers to a
-  bucket of this stack with access logging, created after that bucket's policy.
+- `audit-trail`: a trail logs in every Region, on the customer key, with log file validation, to
+  CloudWatch Logs; records S3 read and write data events for every environment's transaction
+  logs (by the bucket-name prefix they share); delivers to a bucket of its stack with access
+  logging, created after that bucket's policy. The trail lives in the account project
+  (`account/`); these properties are checked wherever a trail is recorded.
+- `audit-account-trail`: an environment creates no trail of its own (CloudTrail allows five per
+  Region, not raisable, and a multi-Region trail counts in every Region); its transaction-log
+  bucket's name starts with the prefix the account trail selects (`tests/unit/test_storage.py`).
 """
 
 from __future__ import annotations
 
+from conventions.naming import TRANSACTION_LOG_BUCKET_PREFIX
 from guardrails import facts
-from guardrails.facts import as_list, log_group_for, transaction_buckets
+from guardrails.facts import as_list, log_group_for
 from guardrails.model import Violation
 from guardrails.rules.base import Findings, is_true, on_cmk, rule
 from resource_graph import Graph, Resource
 
+# Every environment's transaction-log objects: what the account trail's data events must cover.
+TRANSACTION_OBJECTS = f"arn:aws:s3:::{TRANSACTION_LOG_BUCKET_PREFIX}"
+TRAIL = "aws:cloudtrail/trail:Trail"
 
-def _logs_data_events(trail: Resource, bucket_arn: str) -> bool:
+
+def _covers(values: list[object], arn: str) -> bool:
+    """Whether ARN prefixes `values` select every object whose ARN starts with `arn`."""
+    return any(arn.startswith(str(v)) for v in values)
+
+
+def _logs_data_events(trail: Resource, arn: str) -> bool:
+    """Whether the trail records every read and write of the objects under `arn`."""
     for selector in as_list(trail.get("eventSelectors")):
         if selector.get("readWriteType", "All") != "All":
             continue
         for data in as_list(selector.get("dataResources")):
-            if data.get("type") == "AWS::S3::Object" and any(
-                str(v).startswith(bucket_arn) for v in as_list(data.get("values"))
-            ):
+            if data.get("type") == "AWS::S3::Object" and _covers(as_list(data.get("values")), arn):
                 return True
     for selector in as_list(trail.get("advancedEventSelectors")):
         fields = {str(fs.get("field")): fs for fs in as_list(selector.get("fieldSelectors"))}
@@ -30,7 +44,7 @@ def _logs_data_events(trail: Resource, bucket_arn: str) -> bool:
         ):
             arns = fields.get("resources.ARN") or {}
             values = as_list(arns.get("startsWith")) + as_list(arns.get("equals"))
-            if not arns or any(str(v).startswith(bucket_arn) for v in values):
+            if not arns or _covers(values, arn):
                 return True
     return False
 
@@ -63,14 +77,13 @@ def _trail_settings(f: Findings, graph: Graph, trail: Resource) -> None:
         "not delivered to a CloudWatch log group",
         "CloudTrail.5",
     )
-    for bucket in transaction_buckets(graph):
-        f.require(
-            _logs_data_events(trail, str(bucket.state.get("arn"))),
-            trail,
-            f"no S3 read and write data events for {bucket.name}",
-            "S3.22",
-            "S3.23",
-        )
+    f.require(
+        _logs_data_events(trail, TRANSACTION_OBJECTS),
+        trail,
+        f"no S3 read and write data events for every {TRANSACTION_OBJECTS}* object",
+        "S3.22",
+        "S3.23",
+    )
 
 
 def _trail_bucket(f: Findings, graph: Graph, trail: Resource) -> None:
@@ -116,10 +129,22 @@ def _trail_bucket(f: Findings, graph: Graph, trail: Resource) -> None:
 def audit_trail(graph: Graph) -> list[Violation]:
     """Every API call, and every read or write of transaction data, leaves a trustworthy record."""
     f = Findings("audit-trail")
-    trails = graph.of_type("aws:cloudtrail/trail:Trail")
-    if not trails and graph.of_type("aws:ec2/vpc:Vpc"):
-        f.add("stack", "no CloudTrail trail", "CloudTrail.1")
-    for trail in trails:
+    for trail in graph.of_type(TRAIL):
         _trail_settings(f, graph, trail)
         _trail_bucket(f, graph, trail)
+    return f.items
+
+
+@rule(
+    "audit-account-trail",
+    "Environments create no trail of their own: the account trail covers them",
+    "CloudTrail.1",
+)
+def audit_account_trail(graph: Graph) -> list[Violation]:
+    """Any number of environments fit in one account, and each is audited from its first write."""
+    f = Findings("audit-account-trail")
+    if not graph.of_type("aws:ec2/vpc:Vpc"):
+        return f.items  # not an environment: the account project is the one place for a trail
+    for trail in graph.of_type(TRAIL):
+        f.add(trail, "an environment's own trail (the account's covers it)", "CloudTrail.1")
     return f.items

@@ -130,7 +130,7 @@ def build(
     """Everything that runs the payment API and worker, each step on what the earlier ones made."""
     scope = component_scope("compute")
     image = repository_and_image(profile, keys, scope)
-    ecs_cluster = cluster(profile, scope)
+    ecs_cluster = cluster(profile, logs, scope)
     task_roles = roles(
         profile, image.pull_repository_arn, keys, logs, database, cache, messaging, storage, scope
     )

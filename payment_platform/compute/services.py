@@ -7,19 +7,18 @@ with rollback, the API behind the load balancer's target group.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from config import Profile
-from payment_platform.component import Scope
+from payment_platform.component import Scope, after
 from payment_platform.compute.roles import Roles
 from payment_platform.compute.tasks import API_CONTAINER, TaskDefinitions
 from payment_platform.edge import EdgeOutputs
 from payment_platform.endpoints import EndpointsOutputs
+from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
 
@@ -35,11 +34,13 @@ class Services:
     worker: aws.ecs.Service
 
 
-def cluster(profile: Profile, scope: Scope) -> aws.ecs.Cluster:
+def cluster(profile: Profile, logs: LogsOutputs, scope: Scope) -> aws.ecs.Cluster:
     """The cluster, with Container Insights: task-level metrics for alarms and autoscaling."""
     return aws.ecs.Cluster(
         "main",
-        name=profile.name("cluster"),
+        # NOTE: Container Insights writes to a group it would create itself; the cluster waits
+        # for ours (logs builder) and so is destroyed before it, leaving nothing to recreate it.
+        name=after(profile.name("cluster"), [logs.container_insights_log_group_name]),
         settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
         opts=scope.named,
     )
@@ -64,7 +65,7 @@ def services(
     endpoint_ids = list(endpoints.interface_endpoint_ids.values())
     placement = _Placement(
         cluster=ecs_cluster,
-        private_subnets=[_after(subnet, endpoint_ids) for subnet in network.private_subnet_ids],
+        private_subnets=[after(subnet, endpoint_ids) for subnet in network.private_subnet_ids],
         execution_policy=roles.execution.policy,
     )
     api = _service(
@@ -77,7 +78,7 @@ def services(
         task_policy=roles.api.policy,
         load_balancers=[
             aws.ecs.ServiceLoadBalancerArgs(
-                target_group_arn=_after(edge.target_group_arn, [edge.https_listener_arn]),
+                target_group_arn=after(edge.target_group_arn, [edge.https_listener_arn]),
                 container_name=API_CONTAINER,
                 container_port=c.container_port,
             )
@@ -105,11 +106,6 @@ class _Placement:
     cluster: aws.ecs.Cluster
     private_subnets: list[pulumi.Output[str]]
     execution_policy: aws.iam.RolePolicy
-
-
-def _after(value: pulumi.Output[str], deps: Sequence[pulumi.Output[Any]]) -> pulumi.Output[str]:
-    """`value`, carrying dependencies on the resources behind `deps` (depends_on takes none)."""
-    return pulumi.Output.all(value, *deps).apply(lambda resolved: str(resolved[0]))
 
 
 def _service(
@@ -149,7 +145,9 @@ def _service(
         propagate_tags="SERVICE",
         enable_ecs_managed_tags=True,
         enable_execute_command=False,
-        wait_for_steady_state=False,
+        # NOTE: `up` waits until the service is stable, so a rollout the circuit breaker rolls
+        # back fails the deploy instead of reporting success over a broken service.
+        wait_for_steady_state=True,
         force_delete=True,
         # NOTE: application autoscaling owns the desired count after creation; without
         # ignore_changes every `pulumi up` would reset it to the baseline mid-spike.

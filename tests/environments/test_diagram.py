@@ -68,10 +68,8 @@ def test_message_flow_and_dead_letter_queues(prod: Diagram) -> None:
     assert prod.path(prod.find("CloudWatch alarms").id, prod.find("SNS topic", "alerts").id)
 
 
-def test_log_and_trail_delivery(prod: Diagram) -> None:
-    trail = prod.find("CloudTrail trail")
+def test_log_delivery(prod: Diagram) -> None:
     logs = [e for e in prod.edges if e.kind == LOGS]
-    assert any(e.source == trail.id for e in logs)
     assert any(e.source == prod.find("VPC").id and e.label == "flow logs" for e in logs)
     api = prod.find("Fargate service", "api")
     assert any(e.source == api.id and e.label == "container logs" for e in logs)

@@ -9,9 +9,8 @@ import pytest
 
 from guardrails.facts import as_list
 from offline.mocks import ACCOUNT_ID, REGION
-from payment_platform import audit, keys, logs
+from payment_platform import keys, logs
 from resource_graph import Graph
-from tests import fakes
 from tests.conftest import Graphs, load_profile
 
 KEY = "aws:kms/key:Key"
@@ -119,40 +118,8 @@ def test_logs_key_covers_every_log_group_of_this_environment_only(graph, env):
     assert not any(covered(name) for name in logs.group_names(other).values())
 
 
-def test_logs_key_lets_cloudtrail_encrypt_for_this_trail_only(graph, env):
-    profile = load_profile(env)
-    trail = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:trail/{profile.name('trail')}"
-    found = by_service(graph, "logs", "cloudtrail.amazonaws.com")
-    actions = {a for s in found for a in as_list(s["Action"])}
-    # kms:Decrypt: the trail bucket encrypts with an S3 Bucket Key on this key, and CloudTrail
-    # refuses to create or update a trail on such a bucket unless it may decrypt.
-    assert actions == {"kms:GenerateDataKey*", "kms:DescribeKey", "kms:Decrypt"}
-    for statement in found:
-        assert statement["Condition"]["StringEquals"]["aws:SourceArn"] == trail
-    (encrypt,) = [s for s in found if s["Action"] == "kms:GenerateDataKey*"]
-    assert "kms:EncryptionContext:aws:cloudtrail:arn" in encrypt["Condition"]["StringLike"]
-    # CloudTrail uses the logs key only; the other keys never name it.
-    assert not by_service(graph, "data", "cloudtrail.amazonaws.com")
-    assert not by_service(graph, "messaging", "cloudtrail.amazonaws.com")
-
-
-def test_cloudtrail_may_decrypt_when_the_trail_bucket_uses_a_bucket_key(graph, env, run_builder):
-    # CloudTrail refuses to create or update a trail whose SSE-KMS bucket has an S3 Bucket Key
-    # (InsufficientEncryptionPolicyException) unless the key lets it kms:Decrypt.
-    profile = load_profile(env)
-    trail_graph = run_builder(
-        lambda: audit.build(profile, fakes.keys(), fakes.logs(profile), fakes.storage(profile)),
-        env=env,
-    )
-    sse = trail_graph.one(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-    )
-    (rule,) = sse.inputs["rules"]
-    assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == fakes.LOGS_KEY_ARN
-    if rule.get("bucketKeyEnabled"):
-        decrypt = [
-            s
-            for s in by_service(graph, "logs", "cloudtrail.amazonaws.com")
-            if "kms:Decrypt" in as_list(s["Action"])
-        ]
-        assert decrypt, "the logs key must let CloudTrail decrypt for the trail bucket's Bucket Key"
+def test_no_environment_key_serves_cloudtrail(graph):
+    # The trail and the key it encrypts with belong to the account project (account/): an
+    # environment's key that CloudTrail could use would outlive the reason for its grant.
+    for family in ("data", "messaging", "logs"):
+        assert not by_service(graph, family, "cloudtrail.amazonaws.com"), family

@@ -26,20 +26,10 @@ def test_every_group_is_encrypted_with_the_logs_key_and_keeps_the_profile_retent
     assert len(groups) == 8
     for group in groups:
         assert group.inputs["kmsKeyId"] == fakes.LOGS_KEY_ARN, group.name
-        expected = (
-            profile.observability.audit_log_retention_days
-            if group.name == "cloudtrail-logs"
-            else profile.observability.log_retention_days
-        )
-        assert group.inputs["retentionInDays"] == expected, group.name
+        assert group.inputs["retentionInDays"] == profile.observability.log_retention_days
         assert group.delete_before_replace, group.name
         assert graph.concern(group) == "logs"
     assert graph.one("payment:logs:Logs").name == "logs"
-
-
-def test_audit_group_keeps_a_year_or_more(run_builder, env):
-    _, graph = run(run_builder, env)
-    assert graph.one(GROUP, "cloudtrail-logs").inputs["retentionInDays"] >= 365
 
 
 def test_names_are_the_ones_writers_expect(run_builder, env):
@@ -52,9 +42,10 @@ def test_names_are_the_ones_writers_expect(run_builder, env):
         f"/payment/{s}/vpc-flow-logs",
         f"/payment/{s}/redis-slow",
         f"/payment/{s}/redis-engine",
-        f"/payment/{s}/cloudtrail",
-        # RDS exports to exactly this name; WAF insists on the aws-waf-logs- prefix.
+        # RDS exports to exactly this name, Container Insights writes to exactly this one; WAF
+        # insists on the aws-waf-logs- prefix.
         f"/aws/rds/cluster/payment-db-{s}/postgresql",
+        f"/aws/ecs/containerinsights/payment-cluster-{s}/performance",
         f"aws-waf-logs-payment-waf-{s}",
     }
     # The names downstream fakes assume match what the builder creates.

@@ -1,4 +1,5 @@
-"""Audit cases: the trail's validation, data events and bucket access logs.
+"""Audit cases: the account trail's validation, data events and bucket access logs, and the
+environment that must not bring a trail of its own.
 
 The retention of the trail's log group is a `logging-log-groups` case, kept here because it is
 built on the same trail.
@@ -6,6 +7,7 @@ built on the same trail.
 
 from __future__ import annotations
 
+from conventions.naming import TRANSACTION_LOG_BUCKET_PREFIX
 from guardrails.facts import LOG_GROUP
 from resource_graph import Graph, Resource
 from tests.guardrails.cases.base import Case, registrar
@@ -25,14 +27,21 @@ def _audit(
     trail_bucket = bucket(
         "trail-bucket", "trail-logs-bucket", logging_target=access[0].id if access_logs else None
     )
-    tx = bucket("transaction-logs", "transaction-logs", logging_target=access[0].id)
     policy = next(r for r in trail_bucket if r.type == "aws:s3/bucketPolicy:BucketPolicy")
     group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/payment/dev/cloudtrail"
+    # Every environment's transaction logs, by prefix; the bad graph selects one bucket only,
+    # which leaves an environment added later unaudited.
+    prefix = f"arn:aws:s3:::{TRANSACTION_LOG_BUCKET_PREFIX}"
+    one_bucket = f"arn:aws:s3:::{TRANSACTION_LOG_BUCKET_PREFIX}dev-{ACCOUNT}/"
     selectors = [
+        {"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}]},
         {
-            "readWriteType": "All",
-            "dataResources": [{"type": "AWS::S3::Object", "values": [f"{tx[0].state['arn']}/"]}],
-        }
+            "fieldSelectors": [
+                {"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                {"field": "resources.ARN", "startsWith": [prefix if data_events else one_bucket]},
+            ]
+        },
     ]
     trail = res(
         TRAIL,
@@ -45,7 +54,7 @@ def _audit(
         isMultiRegionTrail=True,
         cloudWatchLogsGroupArn=f"{group_arn}:*",
         cloudWatchLogsRoleArn="arn:aws:iam::1:role/r",
-        eventSelectors=selectors if data_events else [],
+        advancedEventSelectors=selectors,
     )
     group = res(
         LOG_GROUP,
@@ -55,7 +64,7 @@ def _audit(
         kmsKeyId=KEY_ARN,
         retentionInDays=365,
     )
-    return [key(), *access, *trail_bucket, *tx, group, trail]
+    return [key(), *access, *trail_bucket, group, trail]
 
 
 @case("audit-trail", "log file validation off", "CloudTrail.4", "trail")
@@ -63,7 +72,7 @@ def _(ok: bool) -> Graph:
     return graph(*_audit(validation=ok))
 
 
-@case("audit-trail", "no data events for transaction logs", "S3.22", "trail")
+@case("audit-trail", "data events for one environment's transaction logs only", "S3.22", "trail")
 def _(ok: bool) -> Graph:
     return graph(*_audit(data_events=ok))
 
@@ -91,3 +100,9 @@ def _(ok: bool) -> Graph:
             for r in resources
         ]
     return graph(*resources)
+
+
+@case("audit-account-trail", "an environment with a trail of its own", "CloudTrail.1", "trail")
+def _(ok: bool) -> Graph:
+    vpc = res("aws:ec2/vpc:Vpc", "vpc", id="vpc-1", cidrBlock="10.0.0.0/16")
+    return graph(vpc, *([] if ok else _audit()))
