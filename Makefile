@@ -35,7 +35,7 @@ lint: $(BIN)/activate
 	$(BIN)/python scripts/check_secrets.py
 
 mypy: $(BIN)/activate
-	$(BIN)/mypy conventions resource_graph config offline payment_platform guardrails policy scripts app/payment_app tests __main__.py
+	$(BIN)/mypy conventions resource_graph config offline payment_platform account guardrails policy scripts app/payment_app tests __main__.py
 
 services:
 	bash scripts/install-services.sh
@@ -54,7 +54,7 @@ bench-app: services $(BIN)/activate
 snapshots: $(BIN)/activate
 	@# Validate every environment first: a config error must not let syrupy drop snapshots.
 	$(BIN)/python -m offline matrix > /dev/null || [ $$? -eq 3 ]
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/environments/test_matrix.py --snapshot-update
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/environments/test_matrix.py tests/account/test_graph.py --snapshot-update
 	$(BIN)/python -m offline config-docs
 	$(BIN)/python -m offline diagram
 

@@ -440,6 +440,11 @@ class DeploymentConfig(Section):
                 "must be lowercase letters and digits separated by single hyphens "
                 "(no leading, trailing or double hyphen)"
             )
+        if value == naming.ACCOUNT_SCOPE:
+            raise ValueError(
+                f"{value!r} is reserved for the account project (account/), whose resources and "
+                "graph use it as their scope; choose another suffix"
+            )
         problems = naming.name_violations(value)
         if problems:
             raise ValueError(
@@ -563,6 +568,15 @@ def _production_rules(p: Profile) -> list[Rule]:
             ("deployment.production", "observability.log_retention_days"),
             f"{prod} {PRODUCTION_LOG_RETENTION_DAYS} days of logs immediately available "
             f"(PCI DSS 10.5.1), got log_retention_days={o.log_retention_days}",
+        ),
+        (
+            # Without either, the listener presents a self-signed certificate: fine for a test
+            # environment whose clients pin it, never for cardholders' clients.
+            bool(p.deployment.certificate_arn or p.deployment.domain_name),
+            ("deployment.production", "deployment.certificate_arn", "deployment.domain_name"),
+            f"{prod} a trusted certificate: an issued ACM certificate (payment:certificateArn) or "
+            "a domain to validate by DNS (payment:domainName) in the stack file; without one the "
+            "listener would present a self-signed certificate",
         ),
     ]
 

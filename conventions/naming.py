@@ -103,6 +103,12 @@ NAMES: dict[str, NameRule] = {
 }
 
 
+# The account project (`account/`) records its graph under this scope, and names its resources
+# `payment-account-<service>`: no service in NAMES starts with "account", so no environment's
+# `payment-<service>-<suffix>` can equal one of them.
+ACCOUNT_SCOPE = "account"
+ACCOUNT_PREFIX = f"{PROJECT}-{ACCOUNT_SCOPE}-"
+
 # Every environment's transaction-log bucket starts with this: the account-level trail
 # (`account/`) selects their S3 data events by ARN prefix, so an environment added later is
 # covered without touching the trail.

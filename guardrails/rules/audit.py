@@ -43,7 +43,7 @@ def _logs_data_events(trail: Resource, arn: str) -> bool:
             "readOnly" not in fields
         ):
             arns = fields.get("resources.ARN") or {}
-            values = as_list(arns.get("startsWith")) + as_list(arns.get("equals"))
+            values = as_list(arns.get("startsWiths")) + as_list(arns.get("equals"))
             if not arns or _covers(values, arn):
                 return True
     return False

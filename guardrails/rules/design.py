@@ -128,7 +128,10 @@ def physical_name(r: Resource) -> str | None:
 
 
 def name_problem(r: Resource, name: str, suffix: str) -> str | None:
-    """Why a physical name breaks `payment-{service}-{suffix}` or its limit (None if it fits)."""
+    """Why a physical name breaks `payment-{service}-{suffix}` or its limit (None if it fits).
+
+    The account graph (suffix `account`) names its resources `payment-account-<service>`.
+    """
     core = name
     if r.type in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
         core, n = re.subn(r"-\d{12}$", "", name)
@@ -138,6 +141,10 @@ def name_problem(r: Resource, name: str, suffix: str) -> str | None:
             return f"bucket {name!r} is {len(name)} characters, limit 63"
     if r.type == INSTANCE:
         core = re.sub(r"-\d+$", "", name)
+    if suffix == naming.ACCOUNT_SCOPE:
+        if not core.startswith(naming.ACCOUNT_PREFIX):
+            return f"{name!r} does not follow {naming.ACCOUNT_PREFIX}{{service}}"
+        return None
     prefix = f"{naming.PROJECT}-"
     if not core.startswith(prefix) or not core.endswith(f"-{suffix}"):
         return f"{name!r} does not follow payment-{{service}}-{suffix}"

@@ -39,7 +39,7 @@ def _audit(
             "fieldSelectors": [
                 {"field": "eventCategory", "equals": ["Data"]},
                 {"field": "resources.type", "equals": ["AWS::S3::Object"]},
-                {"field": "resources.ARN", "startsWith": [prefix if data_events else one_bucket]},
+                {"field": "resources.ARN", "startsWiths": [prefix if data_events else one_bucket]},
             ]
         },
     ]
