@@ -563,13 +563,21 @@ def _merge(layers: list[_Layer]) -> dict[str, Any]:
     return merged
 
 
-def _where(keys: tuple[str, ...], sources: Mapping[str, Source], merged: Mapping[str, Any]) -> str:
-    """Each key involved in a rule, its value, and the layer, file and line that set it."""
+def _where(
+    keys: tuple[str, ...], sources: Mapping[str, Source], merged: Mapping[str, Any], stack_file: str
+) -> str:
+    """Each key involved in a rule, its value, and the layer, file and line that set it.
+
+    An unset per-deployment key says where it would be set: its stack key in the stack file.
+    """
     parts = []
     for key in keys:
         section, _, name = key.partition(".")
         value = merged.get(section, {}).get(name)
-        parts.append(f"{key} = {_display(key, value)} ({sources.get(key, 'unset')})")
+        unset = "unset"
+        if section == "deployment" and name in STACK_DEPLOYMENT_KEYS.values():
+            unset = f"unset: {_stack_key(key)} in {Path(stack_file).name}"
+        parts.append(f"{key} = {_display(key, value)} ({sources.get(key, unset)})")
     return ", ".join(parts)
 
 
@@ -583,7 +591,7 @@ def _format_error(loc: tuple[str, ...], msg: str, value: Any, sources: Mapping[s
 
 
 def _messages(
-    exc: ValidationError, sources: Mapping[str, Source], merged: Mapping[str, Any]
+    exc: ValidationError, sources: Mapping[str, Source], merged: Mapping[str, Any], stack_file: str
 ) -> list[str]:
     """One line per failure; a rule's keys are prefixed with the section that raised it."""
     messages = []
@@ -593,7 +601,7 @@ def _messages(
         if isinstance(cause, RuleViolationsError):
             for keys, msg in cause.failed:
                 dotted = tuple(".".join((*loc, key)) for key in keys)
-                messages.append(f"{_where(dotted, sources, merged)}: {msg}")
+                messages.append(f"{_where(dotted, sources, merged, stack_file)}: {msg}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
             messages.append(_format_error(loc, msg, err.get("input"), sources))
@@ -632,7 +640,7 @@ def resolve(
     try:
         profile = Profile.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(*_messages(exc, sources, merged)) from None
+        raise ConfigError(*_messages(exc, sources, merged, stack_file)) from None
     return Resolved(profile, sources, unknown)
 
 

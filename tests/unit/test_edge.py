@@ -59,15 +59,33 @@ def listener(graph: Graph, port: int) -> Resource:
 # --- load balancer and listeners -------------------------------------------------------------
 
 
-def test_https_listener_uses_profile_tls_policy_and_generated_certificate(env_graph):
+def test_https_listener_uses_profile_tls_policy_and_the_configured_certificate(env_graph):
     profile, graph = env_graph
     https = listener(graph, 443)
     assert https.inputs["protocol"] == "HTTPS"
     assert https.inputs["sslPolicy"] == profile.edge.ssl_policy
     assert https.inputs["sslPolicy"].startswith("ELBSecurityPolicy-TLS13-")
+    tg = graph.one(TG)
+    assert https.inputs["defaultActions"] == [
+        {"type": "forward", "targetGroupArn": tg.state["arn"]}
+    ]
+    assert https.inputs["loadBalancerArn"] == graph.one(LB).state["arn"]
+    deployment = profile.deployment
+    if deployment.certificate_arn:
+        assert https.inputs["certificateArn"] == deployment.certificate_arn
+    elif deployment.domain_name:
+        cert = graph.one(ACM)
+        assert cert.inputs["domainName"] == deployment.domain_name
+        assert not graph.of_type("tls:index/selfSignedCert:SelfSignedCert")
+    else:
+        assert_self_signed(profile, graph)
+
+
+def assert_self_signed(profile: Profile, graph: Graph) -> None:
+    """The listener presents the generated key's self-signed certificate, imported into ACM."""
+    https = listener(graph, 443)
     cert = graph.one(ACM)
     assert https.inputs["certificateArn"] == cert.state["arn"]
-    # the imported certificate is the generated key and self-signed certificate
     key = graph.one("tls:index/privateKey:PrivateKey")
     self_signed = graph.one("tls:index/selfSignedCert:SelfSignedCert")
     assert cert.inputs["privateKey"] == key.state["privateKeyPem"]
@@ -79,11 +97,6 @@ def test_https_listener_uses_profile_tls_policy_and_generated_certificate(env_gr
         "digital_signature",
     }
     assert self_signed.inputs["validityPeriodHours"] == 365 * 24
-    tg = graph.one(TG)
-    assert https.inputs["defaultActions"] == [
-        {"type": "forward", "targetGroupArn": tg.state["arn"]}
-    ]
-    assert https.inputs["loadBalancerArn"] == graph.one(LB).state["arn"]
 
 
 def test_http_listener_only_redirects_to_https(env_graph):
@@ -197,6 +210,13 @@ def test_configured_certificate_is_used_and_nothing_is_generated(build_edge):
     assert not graph.of_type(
         ACM, "tls:index/privateKey:PrivateKey", "tls:index/selfSignedCert:SelfSignedCert"
     )
+
+
+def test_no_certificate_configured_gets_a_generated_one(build_edge):
+    dev = profile_with("dev")
+    unset = dev.deployment.model_copy(update={"certificate_arn": None, "domain_name": None})
+    profile = dev.model_copy(update={"deployment": unset})
+    assert_self_signed(profile, build_edge(profile))
 
 
 def test_domain_gets_a_dns_validated_certificate(build_edge):

@@ -87,3 +87,18 @@ def test_a_rule_names_every_key_with_the_file_that_set_it(root: Path) -> None:
     message = config_error(root, "dev", compute={"max_count": 2})
     assert "compute.min_count = 3 (suffix layer, environments/suffixes/dev.toml:2)" in message
     assert "compute.max_count = 2 (stack layer, Pulumi.dev.yaml)" in message
+
+
+def test_production_without_a_trusted_certificate_is_refused_naming_the_stack_keys(
+    root: Path,
+) -> None:
+    # A production stack without payment:certificateArn or payment:domainName would serve
+    # cardholders a self-signed certificate. Dev's stack file sets neither.
+    with (root / "environments" / "dev.toml").open("a") as toml:
+        toml.write("\n[deployment]\nproduction = true\nhigh_availability = true\n")
+    message = config_error(root, "dev")
+    assert "needs a trusted certificate" in message
+    assert "payment:certificateArn in Pulumi.dev.yaml" in message
+    assert "payment:domainName in Pulumi.dev.yaml" in message
+    # With a domain to validate, that rule holds (dev's sizing still fails the HA minimums).
+    assert "trusted certificate" not in config_error(root, "dev", domainName="pay.example.com")
