@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -13,6 +15,21 @@ Role = Literal["api", "worker", "migrate"]
 DEFAULT_RDS_CA_BUNDLE = "/opt/payment-app/certs/rds-global-bundle.pem"
 SSL_MODES = ("disable", "require", "verify-ca", "verify-full")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+DEFAULT_PORT = 8080  # local runs; on ECS the task definition sets PORT from the profile
+DEFAULT_HEALTH_CHECK_PATH = "/health"  # always served, for the image's HEALTHCHECK and local tools
+# The same characters the infrastructure profile allows; no query, fragment or {path parameter}.
+_HEALTH_CHECK_PATH = re.compile(r"^/[A-Za-z0-9/_-]{0,1023}$")
+# Paths the API already serves with other meaning: a liveness route there would shadow them.
+_RESERVED_PATHS = ("/ready", "/payments")
+DEFAULT_ALB_IDLE_TIMEOUT_SECONDS = 60  # the ALB's own default
+# The target must keep an idle connection open longer than the ALB does: otherwise the ALB can
+# send a request on a connection uvicorn has just closed and answer the client with a 502.
+KEEP_ALIVE_MARGIN_SECONDS = 15
+# AWS WAF inspects at most the first 8 KB of an ALB request body, and the managed common rule
+# set's SizeRestrictions_BODY rule blocks anything larger: a bigger API limit is never reachable.
+WAF_MAX_BODY_BYTES = 8 * 1024
+MIN_BODY_BYTES = 1024  # leaves room for a full payment request (a few hundred bytes) and more
 
 
 class ConfigError(ValueError):
@@ -42,7 +59,7 @@ class Settings:
     redis_auth_token: str = field(default="", repr=False)
     cache_ttl_seconds: int = 30
     aws_endpoint_url: str | None = None
-    max_body_bytes: int = 16 * 1024
+    max_body_bytes: int = WAF_MAX_BODY_BYTES
     run_migrations: bool = True
     db_pool_min: int = 1
     db_pool_max: int = 10
@@ -53,6 +70,23 @@ class Settings:
     worker_retry_base_ms: int = 200
     payment_processor: str = "simulated"
     simulated_acquirer_delay_ms: int = 0
+    port: int = DEFAULT_PORT
+    health_check_path: str = DEFAULT_HEALTH_CHECK_PATH
+    alb_idle_timeout_seconds: int = DEFAULT_ALB_IDLE_TIMEOUT_SECONDS
+
+    @property
+    def keep_alive_seconds(self) -> int:
+        """Uvicorn's keep-alive, derived so it always outlasts the load balancer's idle timeout."""
+        return keep_alive_seconds(self.alb_idle_timeout_seconds)
+
+
+def keep_alive_seconds(alb_idle_timeout_seconds: int) -> int:
+    """The one place the keep-alive is derived: ALB idle timeout + KEEP_ALIVE_MARGIN_SECONDS.
+
+    AWS's guidance is a target keep-alive longer than the ALB idle timeout; otherwise the ALB may
+    reuse a connection the target just closed and return 502 to the client.
+    """
+    return alb_idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS
 
 
 def _get(env: Mapping[str, str], name: str, default: str | None = None) -> str:
@@ -82,6 +116,43 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("false", "0", "no"):
         return False
     raise ConfigError(f"{name} must be 'true' or 'false', got {raw!r}")
+
+
+def read_port(env: Mapping[str, str]) -> int:
+    """PORT: where the API listens (the target group's port); unprivileged, as UID 10001 runs it."""
+    return _int(env, "PORT", DEFAULT_PORT, 1024, 65535)
+
+
+def read_health_check_path(env: Mapping[str, str]) -> str:
+    """HEALTH_CHECK_PATH: the path the load balancer's health check requests (liveness)."""
+    path = _get(env, "HEALTH_CHECK_PATH", DEFAULT_HEALTH_CHECK_PATH)
+    if not _HEALTH_CHECK_PATH.match(path):
+        raise ConfigError(
+            "HEALTH_CHECK_PATH must start with '/' and contain only letters, digits, '/', '_' "
+            f"and '-' (at most 1024 characters), got {path!r}"
+        )
+    for reserved in _RESERVED_PATHS:
+        if path.rstrip("/") == reserved or path.startswith(reserved + "/"):
+            raise ConfigError(
+                f"HEALTH_CHECK_PATH must not be {reserved} or below it (the API serves that "
+                f"path), got {path!r}"
+            )
+    return path
+
+
+def _max_body_bytes(env: Mapping[str, str]) -> int:
+    """MAX_BODY_BYTES, capped at what the WAF lets through to the API."""
+    # Range-check the upper bound here, not in _int, so the message can say why it exists.
+    value = _int(env, "MAX_BODY_BYTES", WAF_MAX_BODY_BYTES, MIN_BODY_BYTES, sys.maxsize)
+    if value > WAF_MAX_BODY_BYTES:
+        raise ConfigError(
+            f"MAX_BODY_BYTES must be between {MIN_BODY_BYTES} and {WAF_MAX_BODY_BYTES}, got "
+            f"{value}: the WAF in front of the API blocks request bodies over "
+            f"{WAF_MAX_BODY_BYTES} bytes (AWS WAF inspects at most the first 8 KB of an ALB "
+            "request body and the common rule set's SizeRestrictions_BODY rule blocks larger "
+            "ones), so a larger limit would only promise what the edge refuses"
+        )
+    return value
 
 
 def _db_credentials(env: Mapping[str, str]) -> tuple[str, str]:
@@ -139,7 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None, role: Role = "api") -> S
         redis_auth_token=env.get("REDIS_AUTH_TOKEN", "").strip(),
         cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 30, 1, 86400),
         aws_endpoint_url=env.get("AWS_ENDPOINT_URL", "").strip() or None,
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 16 * 1024, 1024, 1024 * 1024),
+        max_body_bytes=_max_body_bytes(env),
         run_migrations=_bool(env, "RUN_MIGRATIONS", True),
         db_pool_min=pool_min,
         db_pool_max=pool_max,
@@ -150,4 +221,9 @@ def load_settings(env: Mapping[str, str] | None = None, role: Role = "api") -> S
         worker_retry_base_ms=_int(env, "WORKER_RETRY_BASE_MS", 200, 1, 60_000),
         payment_processor=_get(env, "PAYMENT_PROCESSOR", "simulated"),
         simulated_acquirer_delay_ms=_int(env, "SIMULATED_ACQUIRER_DELAY_MS", 0, 0, 600_000),
+        port=read_port(env),
+        health_check_path=read_health_check_path(env),
+        alb_idle_timeout_seconds=_int(
+            env, "ALB_IDLE_TIMEOUT_SECONDS", DEFAULT_ALB_IDLE_TIMEOUT_SECONDS, 1, 4000
+        ),
     )

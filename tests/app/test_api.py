@@ -76,6 +76,13 @@ async def post(client: httpx.AsyncClient, body: Any, key: str | None = None) -> 
     return await client.post("/payments", json=body, headers=headers)
 
 
+def _logged_values(captured: io.StringIO) -> str:
+    """Captured log lines minus generated fields (ids, times): those can hold any digits."""
+    generated = ("ts", "request_id", "duration_ms")
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    return "\n".join(json.dumps({k: v for k, v in x.items() if k not in generated}) for x in lines)
+
+
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
     """Everything logged, formatted exactly as production would write it."""
@@ -240,7 +247,7 @@ async def test_cvv_fields_rejected(
     response = await post(client, {**payment_body, field: "737"})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "card_data_rejected"
-    assert "737" not in captured_logs.getvalue()
+    assert "737" not in _logged_values(captured_logs)
     nested = await post(client, {**payment_body, "card": {field: "737"}})
     assert nested.status_code == 422
 
@@ -311,6 +318,38 @@ async def test_oversized_body_is_413(
         headers={"Idempotency-Key": new_key(), "Content-Type": "application/json"},
     )
     assert streamed.status_code == 413
+
+
+def _padded_body(body: dict[str, Any], size: int) -> bytes:
+    """Valid JSON of exactly size bytes: whitespace padding changes nothing the API validates."""
+    raw = json.dumps(body).encode()
+    assert len(raw) <= size
+    return raw + b" " * (size - len(raw))
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])
+async def test_body_limit_is_the_waf_limit(
+    client: httpx.AsyncClient, settings: Settings, payment_body: dict[str, Any], streamed: bool
+) -> None:
+    """8,192 bytes (what the WAF lets through) passes the size check; one byte more is a 413."""
+    assert settings.max_body_bytes == 8192  # the default, as the test session loads it
+
+    async def send(raw: bytes) -> httpx.Response:
+        async def chunks() -> Any:  # no Content-Length: the limit is enforced while streaming
+            for start in range(0, len(raw), 1000):
+                yield raw[start : start + 1000]
+
+        return await client.post(
+            "/payments",
+            content=chunks() if streamed else raw,
+            headers={"Idempotency-Key": new_key(), "Content-Type": "application/json"},
+        )
+
+    accepted = await send(_padded_body(payment_body, 8192))
+    assert accepted.status_code == 202, accepted.text
+    refused = await send(_padded_body(payment_body, 8193))
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "body_too_large"
 
 
 async def test_wrong_content_type_is_415(
@@ -385,3 +424,32 @@ async def test_request_id_is_propagated(
     assert response.headers["x-request-id"] == "req-abc12345"
     lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
     assert any(line.get("request_id") == "req-abc12345" for line in lines)
+
+
+async def test_custom_health_check_path_is_liveness_and_quiet(
+    settings: Settings, captured_logs: io.StringIO
+) -> None:
+    """The load balancer's path answers like /health, /health stays, and neither is logged."""
+    app = create_app(replace(settings, health_check_path="/livez"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+            livez = await http.get("/livez")
+            health = await http.get("/health")
+            ready = await http.get("/ready")
+            missing = await http.get("/livez-not-here")
+    assert livez.status_code == 200 and livez.json() == {"status": "ok"}
+    assert health.status_code == 200
+    assert ready.status_code == 200 and "checks" in ready.json()
+    assert missing.status_code == 404
+    paths = [
+        line.get("path")
+        for line in map(json.loads, captured_logs.getvalue().splitlines())
+        if line.get("logger") == "payment_app.access"
+    ]
+    assert paths == ["/livez-not-here"]
+
+
+async def test_default_path_alone_when_not_configured(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).status_code == 200
+    assert (await client.get("/livez")).status_code == 404

@@ -6,9 +6,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from payment_app.config import ConfigError, load_settings
+from hypothesis import given
+from hypothesis import strategies as st
+from payment_app.api import __main__ as api_main
+from payment_app.config import ConfigError, keep_alive_seconds, load_settings
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 ENV = {
@@ -49,6 +53,19 @@ def test_defaults_and_secret_redaction() -> None:
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"EVENTS_TOPIC_ARN": ""}, "EVENTS_TOPIC_ARN"),
         ({"PAYMENT_QUEUE_URL": ""}, "PAYMENT_QUEUE_URL"),
+        ({"PORT": "80"}, "PORT"),
+        ({"PORT": "65536"}, "PORT"),
+        ({"PORT": "http"}, "PORT"),
+        ({"HEALTH_CHECK_PATH": "health"}, "HEALTH_CHECK_PATH"),
+        ({"HEALTH_CHECK_PATH": "/health?deep=1"}, "HEALTH_CHECK_PATH"),
+        ({"HEALTH_CHECK_PATH": "/{payment_id}"}, "HEALTH_CHECK_PATH"),
+        ({"HEALTH_CHECK_PATH": "/ready"}, "HEALTH_CHECK_PATH"),
+        ({"HEALTH_CHECK_PATH": "/payments/health"}, "HEALTH_CHECK_PATH"),
+        ({"ALB_IDLE_TIMEOUT_SECONDS": "0"}, "ALB_IDLE_TIMEOUT_SECONDS"),
+        ({"ALB_IDLE_TIMEOUT_SECONDS": "4001"}, "ALB_IDLE_TIMEOUT_SECONDS"),
+        ({"ALB_IDLE_TIMEOUT_SECONDS": "60s"}, "ALB_IDLE_TIMEOUT_SECONDS"),
+        ({"MAX_BODY_BYTES": "8193"}, "MAX_BODY_BYTES"),
+        ({"MAX_BODY_BYTES": "1023"}, "MAX_BODY_BYTES"),
     ],
 )
 def test_bad_values_name_the_variable(override: dict[str, str], variable: str) -> None:
@@ -88,3 +105,78 @@ def test_entrypoint_exits_with_one_line() -> None:
     )
     assert result.returncode != 0
     assert result.stderr.strip() == "configuration error: DB_CREDENTIALS is required but not set"
+
+
+def test_unset_edge_variables_give_local_defaults() -> None:
+    """No PORT, HEALTH_CHECK_PATH, ALB_IDLE_TIMEOUT_SECONDS or MAX_BODY_BYTES: a local run."""
+    settings = load_settings(ENV, role="api")
+    assert settings.port == 8080
+    assert settings.health_check_path == "/health"
+    assert settings.alb_idle_timeout_seconds == 60
+    assert settings.keep_alive_seconds > 60
+    assert settings.max_body_bytes == 8192
+
+
+def test_edge_variables_are_read() -> None:
+    env = {**ENV, "PORT": "9000", "HEALTH_CHECK_PATH": "/livez", "ALB_IDLE_TIMEOUT_SECONDS": "350"}
+    settings = load_settings(env, role="worker")  # the worker task gets the same variables
+    assert (settings.port, settings.health_check_path) == (9000, "/livez")
+    assert settings.alb_idle_timeout_seconds == 350
+    assert settings.keep_alive_seconds > 350
+
+
+@pytest.mark.parametrize("idle", [1, 30, 60, 61, 120, 350, 3999, 4000])
+def test_keep_alive_outlasts_the_idle_timeout(idle: int) -> None:
+    settings = load_settings({**ENV, "ALB_IDLE_TIMEOUT_SECONDS": str(idle)})
+    assert settings.keep_alive_seconds > idle
+
+
+@given(st.integers(min_value=1, max_value=4000))
+def test_keep_alive_outlasts_every_allowed_idle_timeout(idle: int) -> None:
+    assert keep_alive_seconds(idle) > idle
+    assert load_settings({**ENV, "ALB_IDLE_TIMEOUT_SECONDS": str(idle)}).keep_alive_seconds > idle
+
+
+def test_body_limit_above_the_waf_is_refused_with_the_reason() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({**ENV, "MAX_BODY_BYTES": "8193"})
+    message = str(info.value)
+    assert message.startswith("MAX_BODY_BYTES must be between 1024 and 8192, got 8193")
+    assert "WAF" in message and "SizeRestrictions_BODY" in message
+    assert "\n" not in message
+    assert load_settings({**ENV, "MAX_BODY_BYTES": "8192"}).max_body_bytes == 8192
+
+
+def test_entrypoint_refuses_a_body_limit_above_the_waf() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "payment_app.api"],
+        env={**ENV, "MAX_BODY_BYTES": "16384", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(APP_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("configuration error: MAX_BODY_BYTES must be between 1024 and 8192")
+
+
+def test_entrypoint_serves_on_the_configured_port_and_keep_alive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No literals in the entrypoint: uvicorn gets PORT and the derived keep-alive."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(api_main, "configure_logging", lambda *args: None)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in ("HEALTH_CHECK_PATH", "MAX_BODY_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("ALB_IDLE_TIMEOUT_SECONDS", "300")
+    api_main.main()
+    (kwargs,) = calls
+    assert kwargs["port"] == 9123
+    assert kwargs["timeout_keep_alive"] > 300
+    assert kwargs["timeout_keep_alive"] == keep_alive_seconds(300)

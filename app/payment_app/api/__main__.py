@@ -1,4 +1,6 @@
-"""`python -m payment_app.api`: serve on 0.0.0.0:8080; uvicorn drains requests on SIGTERM."""
+"""`python -m payment_app.api`: serve on 0.0.0.0:PORT (default 8080); uvicorn drains requests on
+SIGTERM and keeps idle connections open longer than the load balancer does (see config).
+"""
 
 from __future__ import annotations
 
@@ -21,13 +23,14 @@ def main() -> None:
     uvicorn.run(
         create_app(settings),
         host="0.0.0.0",  # container port, reached only through the load balancer
-        port=8080,
+        port=settings.port,
         log_config=None,
         access_log=False,
         server_header=False,
         proxy_headers=True,
         forwarded_allow_ips="*",
-        timeout_keep_alive=75,  # longer than the ALB idle timeout (60 s) to avoid 502s
+        # Outlasts ALB_IDLE_TIMEOUT_SECONDS, so the ALB never reuses a connection we closed (502).
+        timeout_keep_alive=settings.keep_alive_seconds,
         timeout_graceful_shutdown=25,
     )
 

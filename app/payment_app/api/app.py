@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from payment_app import aws, cache, db, migrate
 from payment_app.api import errors
-from payment_app.api.middleware import RequestContextMiddleware
+from payment_app.api.middleware import DEFAULT_QUIET_PATHS, RequestContextMiddleware
 from payment_app.api.routes import health, payments
 from payment_app.config import Settings
 
@@ -40,8 +40,12 @@ def create_app(settings: Settings) -> FastAPI:
         title="payment-api", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.settings = settings
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware, quiet_paths=(*DEFAULT_QUIET_PATHS, settings.health_check_path)
+    )
     errors.install(app)
     app.include_router(health.router)
+    if settings.health_check_path != "/health":  # /health stays for the image's HEALTHCHECK
+        app.add_api_route(settings.health_check_path, health.health, methods=["GET"])
     app.include_router(payments.router)
     return app

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,13 +14,20 @@ from payment_app.logs import request_id_var
 
 log = logging.getLogger("payment_app.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
+# Probes hit these every few seconds per task; only their failures are worth a log line.
+DEFAULT_QUIET_PATHS = ("/health", "/ready")
 
 
 class RequestContextMiddleware:
-    """Pure ASGI (not BaseHTTPMiddleware) to keep per-request overhead low."""
+    """Pure ASGI (not BaseHTTPMiddleware) to keep per-request overhead low.
 
-    def __init__(self, app: ASGIApp) -> None:
+    quiet_paths: successful requests to these are not logged (the probes, including the load
+    balancer's configured health-check path).
+    """
+
+    def __init__(self, app: ASGIApp, quiet_paths: Iterable[str] = DEFAULT_QUIET_PATHS) -> None:
         self.app = app
+        self.quiet_paths = frozenset(quiet_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +55,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             path = scope.get("path", "")
-            if path not in ("/health", "/ready") or status >= 400:
+            if path not in self.quiet_paths or status >= 400:
                 log.info(
                     "request",
                     extra={
