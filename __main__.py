@@ -68,6 +68,8 @@ pulumi.export("environment_suffix", profile.suffix)
 # The environment class, for the guardrails and the policy pack: production-only rules follow it.
 pulumi.export("production", profile.deployment.production)
 pulumi.export("high_availability", profile.deployment.high_availability)
+# Whether the data is protected from deletion: the destroyability rules follow it.
+pulumi.export("protect_data", profile.deployment.protect_data)
 pulumi.export("vpc_id", net.vpc_id)
 pulumi.export("alb_dns_name", lb.alb_dns_name)
 pulumi.export("https_url", lb.https_url)

@@ -41,6 +41,21 @@ FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122880 + 1, 8192)),
 }
 
+# NOTE: AZ IDs name the same physical zone in every account (AZ names are mapped per account in
+# us-east-1). use1-az3 lacks services this platform uses, e.g. the RDS User Guide says "US East
+# (N. Virginia) Region does not support RDS Proxy in the use1-az3 Availability Zone", and it
+# has no current-generation instance families: a profile may not place subnets there.
+CONSTRAINED_ZONE_IDS = frozenset({"use1-az3"})
+ZoneId = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,4}[0-9]-az[0-9]+$")]
+
+# NOTE: Aurora PostgreSQL 16 minor versions this project is tested with, all supporting
+# Serverless v2 with 0 ACU (16.3+). The Aurora PostgreSQL release calendar retires minors on a
+# schedule: before a minor's end of standard support, add its successor here and move the
+# profile (docs/operations.md, "Moving the database engine version").
+SUPPORTED_ENGINE_VERSIONS = ("16.6", "16.8", "16.9")
+# Enhanced Monitoring accepts these intervals (seconds); 0 turns it off.
+MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+
 # Policy: a payment that fails every attempt reaches the dead-letter queue (and pages) within
 # the hour.
 POISON_RETRY_SECONDS = 3600
@@ -81,6 +96,29 @@ class NetworkConfig(Section):
         le=3,
         description="AZs that hold interface endpoints (each costs per AZ and hour)",
     )
+    zone_ids: tuple[ZoneId, ...] = Field(
+        min_length=2,
+        description="AZ IDs to place subnets in, in order (the first az_count are used); IDs, "
+        "not names, so every account gets the same zones",
+    )
+
+    @field_validator("zone_ids", mode="before")
+    @classmethod
+    def _zone_list(cls, value: object) -> object:
+        # TOML gives a list; the profile keeps a tuple (frozen).
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("zone_ids")
+    @classmethod
+    def _usable_zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"zone IDs must be distinct, got {list(value)}")
+        constrained = sorted(CONSTRAINED_ZONE_IDS.intersection(value))
+        if constrained:
+            raise ValueError(
+                f"{constrained} lack services this platform uses; choose other zone IDs"
+            )
+        return value
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -185,6 +223,16 @@ class DatabaseConfig(Section):
         pattern=r"^(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}$",
         description="weekly maintenance window, UTC",
     )
+    engine_version: str = Field(
+        description="Aurora PostgreSQL version; one of "
+        + ", ".join(SUPPORTED_ENGINE_VERSIONS)
+        + " (docs/operations.md says how to move it)"
+    )
+    monitoring_interval_seconds: int = Field(
+        description="Enhanced Monitoring interval of every instance; one of "
+        + ", ".join(map(str, MONITORING_INTERVALS))
+        + " (0 turns it off)"
+    )
     performance_insights: bool = Field(
         description="Performance Insights on the data key (7-day tier)"
     )
@@ -206,6 +254,23 @@ class DatabaseConfig(Section):
             value = float(value)
         if isinstance(value, float) and (value * 2) % 1:
             raise ValueError("ACU values go in steps of 0.5")
+        return value
+
+    @field_validator("engine_version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if value not in SUPPORTED_ENGINE_VERSIONS:
+            raise ValueError(
+                f"not a supported Aurora PostgreSQL version; allowed: "
+                f"{', '.join(SUPPORTED_ENGINE_VERSIONS)} (config/profile.py, docs/operations.md)"
+            )
+        return value
+
+    @field_validator("monitoring_interval_seconds")
+    @classmethod
+    def _monitoring_interval(cls, value: int) -> int:
+        if value not in MONITORING_INTERVALS:
+            raise ValueError(f"allowed: {', '.join(map(str, MONITORING_INTERVALS))}")
         return value
 
     @field_validator("master_username")
@@ -233,6 +298,10 @@ class CacheConfig(Section):
     maintenance_window: str = Field(
         pattern=r"^(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}-(mon|tue|wed|thu|fri|sat|sun):\d{2}:\d{2}$",
         description="weekly maintenance window, UTC",
+    )
+    apply_immediately: bool = Field(
+        description="apply node type and other pending changes now (false: in the maintenance "
+        "window, and every `up` until then shows the pending change again)"
     )
 
 
@@ -408,6 +477,10 @@ class DeploymentConfig(Section):
     high_availability: bool = Field(
         description="enforce multi-AZ minimums (required when production is true)"
     )
+    protect_data: bool = Field(
+        description="deletion protection, a final snapshot and `protect` on the database and "
+        "the audit and transaction buckets; off keeps the environment destroyable"
+    )
     # A secret: an outside address is personal data. The pattern is checked on the plaintext;
     # offline, an encrypted (`secure:`) value is unknown and the program gets the placeholder.
     alert_email: Secret[EmailAddress] | None = Field(
@@ -505,6 +578,11 @@ def _sizing_rules(p: Profile) -> list[Rule]:
     n, c, d, m = p.network, p.compute, p.database, p.messaging
     return [
         (
+            n.az_count <= len(n.zone_ids),
+            ("network.az_count", "network.zone_ids"),
+            f"az_count={n.az_count} needs as many zone IDs, got {len(n.zone_ids)}",
+        ),
+        (
             n.endpoint_az_count <= n.az_count,
             ("network.endpoint_az_count", "network.az_count"),
             f"endpoint_az_count={n.endpoint_az_count} exceeds az_count={n.az_count}",
@@ -568,6 +646,12 @@ def _production_rules(p: Profile) -> list[Rule]:
             ("deployment.production", "observability.log_retention_days"),
             f"{prod} {PRODUCTION_LOG_RETENTION_DAYS} days of logs immediately available "
             f"(PCI DSS 10.5.1), got log_retention_days={o.log_retention_days}",
+        ),
+        (
+            p.database.monitoring_interval_seconds > 0,
+            ("deployment.production", "database.monitoring_interval_seconds"),
+            f"{prod} Enhanced Monitoring on the database instances (RDS.6), got "
+            f"monitoring_interval_seconds={p.database.monitoring_interval_seconds}",
         ),
         (
             # Without either, the listener presents a self-signed certificate: fine for a test

@@ -27,21 +27,29 @@ class NameRule:
     limit: int
 
 
+# "-" and 4 hex digits: the token a replaceable name ends with (payment_platform/replaceable.py).
+REPLACEMENT_TOKEN = 5
+REPLACEMENT_TOKEN_PATTERN = re.compile(r"-[0-9a-f]{4}$")
+
 # NOTE: the limits are AWS's. Load balancer and target group names: 32. ElastiCache replication
 # group ids: 40, lowercase. IAM role names: 64. S3 buckets: 63. SQS queue names: 80 (".fifo"
 # counts). RDS cluster identifiers: 63.
 NAMES: dict[str, NameRule] = {
     "alb": NameRule("aws.lb.LoadBalancer name", 32),
-    "api-tg": NameRule("aws.lb.TargetGroup name", 32),
+    # Replaceable names (payment_platform/replaceable.py) carry a 5-character token after the
+    # suffix: the limit here is AWS's minus that token.
+    "tg": NameRule("aws.lb.TargetGroup name (+ replacement token)", 32 - REPLACEMENT_TOKEN),
     "cache": NameRule("aws.elasticache.ReplicationGroup replication_group_id", 40),
     "cache-subnets": NameRule("aws.elasticache.SubnetGroup name", 255),
-    "cache-params": NameRule("aws.elasticache.ParameterGroup name", 255),
     "db": NameRule("aws.rds.Cluster cluster_identifier", 63),
     "db-subnets": NameRule("aws.rds.SubnetGroup name", 255),
-    "db-params": NameRule("aws.rds.ClusterParameterGroup name", 255),
-    "db-instance-params": NameRule("aws.rds.ParameterGroup name", 255),
+    "db-params": NameRule(
+        "aws.rds.ClusterParameterGroup name (+ replacement token)", 255 - REPLACEMENT_TOKEN
+    ),
     # Instance identifiers get "-<n>" appended; 60 leaves room for up to 99 instances.
     "db-instance": NameRule("aws.rds.ClusterInstance identifier", 60),
+    "db-monitoring": NameRule("aws.iam.Role name (RDS Enhanced Monitoring)", 64),
+    "db-final": NameRule("aws.rds.Cluster final_snapshot_identifier", 255),
     "cluster": NameRule("aws.ecs.Cluster name", 255),
     "api": NameRule("aws.ecs.Service / aws.ecr.Repository name / TaskDefinition family", 255),
     "worker": NameRule("aws.ecs.Service name / aws.ecs.TaskDefinition family", 255),
@@ -108,6 +116,10 @@ NAMES: dict[str, NameRule] = {
 # `payment-<service>-<suffix>` can equal one of them.
 ACCOUNT_SCOPE = "account"
 ACCOUNT_PREFIX = f"{PROJECT}-{ACCOUNT_SCOPE}-"
+
+# The image tags the program pushes (`build-<content hash>`): the repository's only mutable tags,
+# since the tasks run the image by digest (payment_platform/compute/image.py).
+IMAGE_BUILD_TAG_PREFIX = "build-"
 
 # Every environment's transaction-log bucket starts with this: the account-level trail
 # (`account/`) selects their S3 data events by ARN prefix, so an environment added later is

@@ -19,6 +19,7 @@ from guardrails.facts import (
     route_table_subnets,
 )
 from guardrails.model import Violation
+from guardrails.rules.design import protects_data
 from resource_graph import Graph, Resource
 
 
@@ -52,6 +53,11 @@ def locate(graph: Graph, name: str) -> tuple[Resource, str] | None:
 
 def _always(graph: Graph, resource: Resource, entry: str) -> bool:
     return True
+
+
+def _data_destroyable(graph: Graph, resource: Resource, entry: str) -> bool:
+    """The stack does not protect its data: a protected stack keeps the database's protection."""
+    return not protects_data(graph)
 
 
 def _alb_web_ingress(graph: Graph, resource: Resource, entry: str) -> bool:
@@ -108,14 +114,28 @@ def _cache_auth_secret(graph: Graph, resource: Resource, entry: str) -> bool:
 DESTROYABLE = "every environment must destroy cleanly (DESIGN: no deletion protection, no retain)"
 
 WAIVERS: tuple[Waiver, ...] = (
-    Waiver("rds-deletion-protection", "deletion-safeguards", ("RDS.7",), DESTROYABLE, _always),
-    Waiver("alb-deletion-protection", "deletion-safeguards", ("ELB.6",), DESTROYABLE, _always),
+    Waiver(
+        "rds-deletion-protection",
+        "deletion-safeguards",
+        ("RDS.7",),
+        DESTROYABLE + "; only where the stack's `protect_data` is false (its database is then "
+        "destroyable); a stack that protects its data must keep deletion protection on",
+        _data_destroyable,
+    ),
+    Waiver(
+        "alb-deletion-protection",
+        "deletion-safeguards",
+        ("ELB.6",),
+        DESTROYABLE + "; the load balancer holds no data, so `protect_data` leaves it destroyable",
+        _always,
+    ),
     Waiver(
         "s3-object-lock",
         "deletion-safeguards",
         ("S3.15",),
         DESTROYABLE
-        + "; Object Lock makes objects, and so the bucket, undeletable until retention ends",
+        + "; Object Lock makes objects, and so the bucket, undeletable until retention ends "
+        "(`protect_data` keeps the data buckets with `protect` and no force_destroy instead)",
         _always,
     ),
     Waiver(

@@ -8,13 +8,26 @@ answer for the account, region, partition and availability zones.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import pulumi
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
-AVAILABILITY_ZONES = [f"{REGION}{letter}" for letter in "abcdef"]
+# A mock of one account's AZ mapping: us-east-1 maps AZ names to zones per account, so a real
+# account may give use1-az4 any letter. The default zone list (use1-az1, -az2, -az4) gets a, b, c,
+# the names the offline graphs had before subnets were placed by ID; the letters deliberately do
+# not follow the ID's digit, so a test that confuses IDs and names fails.
+ZONE_NAMES: dict[str, str] = {
+    "use1-az1": f"{REGION}a",
+    "use1-az2": f"{REGION}b",
+    "use1-az4": f"{REGION}c",
+    "use1-az6": f"{REGION}d",
+    "use1-az3": f"{REGION}e",
+    "use1-az5": f"{REGION}f",
+}
+AVAILABILITY_ZONES = sorted(ZONE_NAMES.values())
 ELB_ACCOUNT_US_EAST_1 = "127311923021"
 
 
@@ -63,9 +76,10 @@ class AwsMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            by_name = sorted(ZONE_NAMES.items(), key=lambda item: item[1])
             return {
-                "names": AVAILABILITY_ZONES,
-                "zoneIds": [f"use1-az{i}" for i in range(1, 7)],
+                "names": [name for _, name in by_name],
+                "zoneIds": [zone_id for zone_id, _ in by_name],
                 "id": REGION,
             }, []
         if token == "aws:elb/getServiceAccount:getServiceAccount":
@@ -86,6 +100,16 @@ class AwsMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(
             f"offline mocks have no answer for data source {token}; add one in offline/mocks.py"
         )
+
+
+def zone_name(zone_id: str) -> str:
+    """The AZ name the mocked account gives an AZ ID (`use1-az4` -> `us-east-1c`)."""
+    try:
+        return ZONE_NAMES[zone_id]
+    except KeyError:
+        raise ValueError(
+            f"offline mocks know only {REGION}'s AZ IDs {sorted(ZONE_NAMES)}, not {zone_id!r}"
+        ) from None
 
 
 def _generic_arn(token: str, name: str, inputs: dict[str, Any]) -> str:
@@ -191,6 +215,14 @@ def _random_password(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, 
     return "none", {"result": "mock-" + _hex(name, int(inputs.get("length", 32)) - 5)}
 
 
+def _random_id(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
+    # Deterministic in the keepers, as the real token is stable until a keeper changes; the
+    # logical name is left out so the same arguments give the same token in every environment.
+    keepers = json.dumps(inputs.get("keepers") or {}, sort_keys=True, default=str)
+    token = _hex(keepers, 2 * int(inputs.get("byteLength", 2)))
+    return token, {"hex": f"{inputs.get('prefix') or ''}{token}"}
+
+
 def _tls_key(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
     pem = "-----BEGIN PRIVATE KEY-----\nMOCK\n-----END PRIVATE KEY-----\n"
     return _hex(name, 40), {"privateKeyPem": pem, "publicKeyPem": pem.replace("PRIVATE", "PUBLIC")}
@@ -265,6 +297,17 @@ def _prefixed(prefix: str) -> Any:
     return make
 
 
+def _subnet(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
+    # AWS computes the AZ a subnet placed by ID is in (and the ID of one placed by name).
+    zone_id = inputs.get("availabilityZoneId")
+    zone = inputs.get("availabilityZone")
+    if zone_id:
+        zone = zone_name(zone_id)
+    elif zone:
+        zone_id = {v: k for k, v in ZONE_NAMES.items()}.get(zone)
+    return f"subnet-{_hex(name, 17)}", {"availabilityZone": zone, "availabilityZoneId": zone_id}
+
+
 def _vpc(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
     vpc_id = f"vpc-{_hex(name, 17)}"
     return vpc_id, {
@@ -310,6 +353,7 @@ _STATE: dict[str, Any] = {
     "aws:ecr/repository:Repository": _ecr_repository,
     "docker-build:index:Image": _docker_image,
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomId:RandomId": _random_id,
     "tls:index/privateKey:PrivateKey": _tls_key,
     "tls:index/selfSignedCert:SelfSignedCert": _tls_cert,
     "aws:acm/certificate:Certificate": _acm_certificate,
@@ -323,7 +367,7 @@ _STATE: dict[str, Any] = {
     "aws:wafv2/webAcl:WebAcl": _web_acl,
     "aws:cloudtrail/trail:Trail": _trail,
     "aws:ec2/vpc:Vpc": _vpc,
-    "aws:ec2/subnet:Subnet": _prefixed("subnet"),
+    "aws:ec2/subnet:Subnet": _subnet,
     "aws:ec2/routeTable:RouteTable": _prefixed("rtb"),
     "aws:ec2/internetGateway:InternetGateway": _prefixed("igw"),
     "aws:ec2/securityGroup:SecurityGroup": _security_group,

@@ -17,7 +17,9 @@ from typing import Any
 from resource_graph import Graph, Resource
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_ECR_TAG = re.compile(r"(\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9._/-]+):[0-9a-f]{12,64}\b")
+_ECR_TAG = re.compile(
+    r"(\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9._/-]+):(build-)?[0-9a-f]{12,64}\b"
+)
 TAGS = "tags"
 
 

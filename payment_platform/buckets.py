@@ -2,7 +2,7 @@
 
 `secure_bucket` creates, parented to the caller's component, for logical name `<logical>`:
 - the bucket `<logical>` (force_destroy so environments destroy cleanly, delete_before_replace
-  because it is explicitly named);
+  because it is explicitly named; with `protect`, Pulumi's `protect` and no force_destroy);
 - `<logical>-public-access`: all four public-access blocks (S3.1/S3.8);
 - `<logical>-ownership`: BucketOwnerEnforced, so ACLs are off (S3.12);
 - `<logical>-versioning`: versioning enabled (S3.14);
@@ -120,18 +120,22 @@ def secure_bucket(
     access_log_prefix: str | None = None,
     access_log_partitioned: bool = False,
     access_log_depends_on: Sequence[pulumi.Resource] = (),
+    protect: bool = False,
 ) -> SecureBucket:
     """A bucket with every baseline guarantee and a policy of `statements` plus the TLS-only deny.
 
     `access_log_partitioned` writes the access logs under date-partitioned keys (by event time);
     `access_log_depends_on` lets the logging wait for, e.g., the target bucket's policy.
+    `protect` keeps the bucket and its objects: `pulumi destroy` refuses it, and S3 refuses to
+    delete it while it holds objects.
     """
     opts = pulumi.ResourceOptions(parent=parent)
     bucket = aws.s3.Bucket(
         logical,
         bucket=bucket_name,
-        force_destroy=True,  # destroyable environments: objects and versions go with the bucket
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True),
+        # Destroyable environments: objects and versions go with the bucket.
+        force_destroy=not protect,
+        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=True, protect=protect),
     )
     public_access, versioning = _lock_down(logical, bucket, opts)
     aws.s3.BucketServerSideEncryptionConfiguration(

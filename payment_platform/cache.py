@@ -7,7 +7,10 @@ Creates, under one `payment:cache:Cache` component:
 - the replication group: Redis, encrypted at rest on the data key and in transit (TLS required),
   AUTH token, `1 + replica_count` nodes spread over the AZs with automatic failover and
   multi-AZ exactly when replicas exist, daily snapshots, minor version upgrades, slow and engine
-  logs delivered as JSON to the pre-created CloudWatch log groups.
+  logs delivered as JSON to the pre-created CloudWatch log groups; modifications are applied at
+  once or in the maintenance window as `profile.cache.apply_immediately` says.
+
+No parameter group: the replication group uses ElastiCache's default group for its engine.
 """
 
 from __future__ import annotations
@@ -164,7 +167,12 @@ def _replication_group(
         snapshot_window=cache.snapshot_window,
         maintenance_window=cache.maintenance_window,
         auto_minor_version_upgrade=True,
-        apply_immediately=False,
+        # NOTE: with apply_immediately false (prod), ElastiCache holds node type and other
+        # modifications as pending until the maintenance window, and the provider reads the
+        # current value back, so every `up` until then shows the same pending change in its diff
+        # again (terraform-provider-aws documents this for the replication group): expected, not
+        # drift. True applies them at once, which can briefly interrupt the nodes.
+        apply_immediately=cache.apply_immediately,
         log_delivery_configurations=_log_delivery(logs),
         opts=scope.named,
     )

@@ -9,9 +9,13 @@ Creates, under one `payment:database:Database` component:
   backups with the profile's retention, log export to CloudWatch, Serverless v2 scaling from
   the profile (down to 0 ACU with auto-pause where the profile allows it);
 - a writer plus `profile.database.reader_count` readers of class `db.serverless`, spread over
-  the AZs, with Performance Insights on the data key where the profile enables it.
+  the AZs, with Performance Insights on the data key where the profile enables it, and Enhanced
+  Monitoring at the profile's interval through a monitoring role (no role when it is 0).
 
-Everything is destroyable: no deletion protection, no final snapshot, automated backups deleted.
+The engine version comes from the profile (`database.engine_version`). By default everything is
+destroyable: no deletion protection, no final snapshot, automated backups deleted. With
+`deployment.protect_data` the cluster keeps deletion protection, a final snapshot and its automated
+backups, and the cluster and its instances carry Pulumi's `protect`.
 """
 
 from __future__ import annotations
@@ -23,23 +27,26 @@ import pulumi_aws as aws
 
 from config import Profile
 from payment_platform.component import Scope, after, component_scope
+from payment_platform.iam import service_role
 from payment_platform.keys import KeysOutputs
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
+from payment_platform.replaceable import replaceable_name
 from payment_platform.security import SecurityOutputs
 
 ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL  # "aurora-postgresql"
-# NOTE: one pinned engine version. Serverless v2 scaling to 0 ACU (auto-pause) needs Aurora
-# PostgreSQL 16.3+, 15.7+, 14.12+ or 13.15+; 16.6 supports both Serverless v2 and 0 ACU, so
-# dev can pause while prod keeps a floor. The parameter group family must match the major.
-ENGINE_VERSION = "16.6"
-PARAMETER_FAMILY = "aurora-postgresql16"
+# NOTE: the engine version is the profile's (`database.engine_version`, one of
+# config.profile.SUPPORTED_ENGINE_VERSIONS: minors that support Serverless v2 with 0 ACU, so dev
+# can pause while prod keeps a floor). The parameter group family follows its major.
 PORT = 5432
 INSTANCE_CLASS = "db.serverless"
 # Performance Insights' free tier: 7 days of history.
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
 # Statements slower than this (milliseconds) are logged with their duration.
 SLOW_STATEMENT_MS = 1000
+MONITORING_SERVICE = "monitoring.rds.amazonaws.com"
+# The AWS managed policy RDS documents for the Enhanced Monitoring role (logs on RDS* groups).
+MONITORING_POLICY = "iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,22 @@ class DatabaseOutputs:
     instance_identifiers: list[pulumi.Output[str]]
 
 
+@dataclass(frozen=True)
+class _Monitoring:
+    """The Enhanced Monitoring role, and the attachment its instances must wait for."""
+
+    role_arn: pulumi.Output[str]
+    attachment: aws.iam.RolePolicyAttachment
+
+
+def parameter_family(engine_version: str) -> str:
+    """The cluster parameter group family of a version: `aurora-postgresql<major>`.
+
+    A family holds one major version, so a major upgrade is a new family (and a new group).
+    """
+    return f"{ENGINE.value}{engine_version.split('.', 1)[0]}"
+
+
 def _scaling(profile: Profile) -> aws.rds.ClusterServerlessv2ScalingConfigurationArgs:
     db = profile.database
     # NOTE: seconds_until_auto_pause is only valid (and only meaningful) with min_capacity 0;
@@ -100,7 +123,8 @@ def build(
     )
     parameters = _parameter_group(profile, scope)
     cluster = _cluster(profile, keys, logs, security, subnet_group.name, parameters.name, scope)
-    instances = _instances(profile, keys, network, cluster, scope)
+    monitoring = _monitoring(profile, scope)
+    instances = _instances(profile, keys, network, cluster, monitoring, scope)
     return scope.finish(
         DatabaseOutputs(
             cluster_arn=cluster.arn,
@@ -122,11 +146,22 @@ def build(
 
 def _parameter_group(profile: Profile, scope: Scope) -> aws.rds.ClusterParameterGroup:
     """TLS required, connection and query logging for the exported PostgreSQL log."""
+    family = parameter_family(profile.database.engine_version)
+    description = "Aurora PostgreSQL: TLS required, connection and query logging"
+    # NOTE: the cluster names this group and is only updated when it changes, and RDS refuses to
+    # delete a group in use (InvalidDBParameterGroupState): a new family (a major upgrade) must
+    # create the new group first. ForceNew on aws_rds_cluster_parameter_group: name,
+    # name_prefix, family, description (terraform-provider-aws, cluster_parameter_group.go).
     return aws.rds.ClusterParameterGroup(
         "database-params",
-        name=profile.name("db-params"),
-        family=PARAMETER_FAMILY,
-        description="Aurora PostgreSQL: TLS required, connection and query logging",
+        name=replaceable_name(
+            "database-params",
+            profile.name("db-params"),
+            replaced_by={"family": family, "description": description},
+            opts=scope.child,
+        ),
+        family=family,
+        description=description,
         parameters=[
             # NOTE: "pending-reboot" is accepted for static and dynamic parameters alike, and a
             # new cluster boots with the group's values, so TLS is forced from the first start.
@@ -140,7 +175,7 @@ def _parameter_group(profile: Profile, scope: Scope) -> aws.rds.ClusterParameter
             ),
             aws.rds.ClusterParameterGroupParameterArgs(name="log_statement", value="ddl"),
         ],
-        opts=scope.named,
+        opts=scope.child,
     )
 
 
@@ -153,8 +188,9 @@ def _cluster(
     parameter_group_name: pulumi.Output[str],
     scope: Scope,
 ) -> aws.rds.Cluster:
-    """The encrypted, IAM-authenticated, destroyable Serverless v2 cluster."""
+    """The encrypted, IAM-authenticated Serverless v2 cluster; protected with `protect_data`."""
     db = profile.database
+    protect = profile.deployment.protect_data
     # NOTE: Aurora Serverless v2 is a cluster with engine_mode "provisioned" plus separate
     # cluster instances of class db.serverless; the cluster alone has no instance to connect to.
     # NOTE: the export below writes to /aws/rds/cluster/<cluster id>/postgresql, which RDS
@@ -167,7 +203,7 @@ def _cluster(
         cluster_identifier=after(profile.name("db"), [logs.database_log_group_name]),
         engine=ENGINE,
         engine_mode="provisioned",
-        engine_version=ENGINE_VERSION,
+        engine_version=db.engine_version,
         database_name=db.database_name,
         master_username=db.master_username,
         # RDS generates the password and keeps it in a Secrets Manager secret it rotates itself
@@ -188,16 +224,52 @@ def _cluster(
         enabled_cloudwatch_logs_exports=["postgresql"],
         copy_tags_to_snapshot=True,
         auto_minor_version_upgrade=True,
-        deletion_protection=False,
-        skip_final_snapshot=True,
-        delete_automated_backups=True,
+        deletion_protection=protect,
+        skip_final_snapshot=not protect,
+        # NOTE: DeleteDBCluster's FinalDBSnapshotIdentifier: 1-255 letters, digits or hyphens,
+        # a letter first, no trailing or double hyphen; payment-db-final-<suffix> is (the suffix
+        # pattern forbids both hyphen forms).
+        final_snapshot_identifier=profile.name("db-final") if protect else None,
+        delete_automated_backups=not protect,
         opts=scope.opts(
             delete_before_replace=True,
-            # NOTE: with auto minor version upgrades AWS moves the cluster past ENGINE_VERSION;
-            # without this the next `up` would try to "downgrade" it and fail.
+            protect=protect,
+            # NOTE: with auto minor version upgrades AWS moves the cluster past the profile's
+            # engine_version; without this the next `up` would try to "downgrade" it and fail.
             ignore_changes=["engine_version"],
         ),
     )
+
+
+def _monitoring(profile: Profile, scope: Scope) -> _Monitoring | None:
+    """The role Enhanced Monitoring publishes OS metrics through (none when the interval is 0)."""
+    if profile.database.monitoring_interval_seconds == 0:
+        return None
+    invoke = pulumi.InvokeOutputOptions(parent=scope.component)
+    # NOTE: the RDS User Guide ("Setting up and enabling Enhanced Monitoring", "Protecting against
+    # the confused deputy problem") recommends aws:SourceAccount (and aws:SourceArn) in the trust
+    # policy of the monitoring role, so service_role's aws:SourceAccount condition applies. Its
+    # aws:SourceArn form names a DB instance (arn:aws:rds:<region>:<account>:db:<name>); it is
+    # left out since a mismatch fails instance creation and the form is not confirmed for Aurora.
+    role = service_role(
+        "database-monitoring-role",
+        name=profile.name("db-monitoring"),
+        service=MONITORING_SERVICE,
+        account_id=aws.get_caller_identity_output(opts=invoke).account_id,
+        description="RDS Enhanced Monitoring: OS metrics of the Aurora instances to CloudWatch",
+        opts=scope.child,
+    )
+    partition = aws.get_partition_output(opts=invoke).partition
+    # NOTE: the metrics go to the RDSOSMetrics log group, which RDS creates itself (the managed
+    # policy allows logs:CreateLogGroup on RDS*) and shares between every RDS instance of the
+    # account in the region: it belongs to the account, not to one environment.
+    attachment = aws.iam.RolePolicyAttachment(
+        "database-monitoring-policy",
+        role=role.name,
+        policy_arn=pulumi.Output.concat("arn:", partition, ":", MONITORING_POLICY),
+        opts=scope.child,
+    )
+    return _Monitoring(role_arn=role.arn, attachment=attachment)
 
 
 def _instances(
@@ -205,11 +277,17 @@ def _instances(
     keys: KeysOutputs,
     network: NetworkOutputs,
     cluster: aws.rds.Cluster,
+    monitoring: _Monitoring | None,
     scope: Scope,
 ) -> list[aws.rds.ClusterInstance]:
     """The writer (instance 0) and `reader_count` readers of class db.serverless."""
     db = profile.database
     azs = network.availability_zones
+    # NOTE: RDS checks the monitoring role's permissions when it creates the instance: created
+    # before the policy is attached, it fails with "IAM role ARN value is invalid or does not
+    # include the required permissions for: ENHANCED_MONITORING" (a race reported against the
+    # claranet/terraform-aws-aurora module), so every instance waits for the attachment.
+    role_ready: list[pulumi.Resource] = [monitoring.attachment] if monitoring else []
     instances: list[aws.rds.ClusterInstance] = []
     for n in range(1 + db.reader_count):
         instances.append(
@@ -218,7 +296,7 @@ def _instances(
                 identifier=f"{profile.name('db-instance')}-{n}",
                 cluster_identifier=cluster.id,
                 engine=ENGINE,
-                engine_version=ENGINE_VERSION,
+                engine_version=db.engine_version,
                 instance_class=INSTANCE_CLASS,
                 availability_zone=azs[n % len(azs)],
                 # Readers in tier 0-1 scale with the writer, so a failover target is warm.
@@ -233,12 +311,16 @@ def _instances(
                 performance_insights_retention_period=(
                     PERFORMANCE_INSIGHTS_RETENTION_DAYS if db.performance_insights else None
                 ),
+                monitoring_interval=db.monitoring_interval_seconds,
+                monitoring_role_arn=monitoring.role_arn if monitoring else None,
                 opts=scope.opts(
                     delete_before_replace=True,
+                    # Destroy deletes instances before their cluster: they are protected with it.
+                    protect=profile.deployment.protect_data,
                     ignore_changes=["engine_version"],
                     # NOTE: the first instance to become available is the writer; readers wait
                     # for instance 0 so the writer is the one this program calls the writer.
-                    depends_on=instances[:1],
+                    depends_on=[*instances[:1], *role_ready],
                 ),
             )
         )

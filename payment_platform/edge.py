@@ -35,9 +35,10 @@ from payment_platform.buckets import (
     s3_managed_encryption,
     secure_bucket,
 )
-from payment_platform.component import Scope, component_scope
+from payment_platform.component import Scope, after, component_scope
 from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
+from payment_platform.replaceable import replaceable_name
 from payment_platform.security import SecurityOutputs
 
 HTTPS_PORT = 443
@@ -47,6 +48,12 @@ MANAGED_RULE_GROUPS = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesSQLiRuleSet",
 )
+# NOTE: WAF inspects at most the first 8 KB of a request body behind an ALB ("For Application
+# Load Balancer and AWS AppSync, the limit is fixed at 8 KB (8,192 bytes)", AWS WAF Developer
+# Guide, body inspection size limits), and the common rule set's SizeRestrictions_BODY blocks
+# larger bodies. The API's own limit (MAX_BODY_BYTES, set by the task definition) is this one:
+# a larger limit would promise clients what the edge refuses.
+WAF_BODY_LIMIT_BYTES = 8192
 ALB_LOG_NONCURRENT_DAYS = 7
 CERT_VALIDITY_HOURS = 365 * 24
 CERT_EARLY_RENEWAL_HOURS = 30 * 24
@@ -257,7 +264,8 @@ def _load_balancer(
 ) -> aws.lb.LoadBalancer:
     """The internet-facing ALB in the public subnets, logging to its bucket."""
     # NOTE: load balancer and target group names are limited to 32 characters; the profile
-    # rejects a suffix that would push "payment-alb-<suffix>" or "payment-api-tg-<suffix>" past it.
+    # rejects a suffix that would push "payment-alb-<suffix>" or "payment-tg-<suffix>-<token>"
+    # past it.
     return aws.lb.LoadBalancer(
         "api",
         name=profile.name("alb"),
@@ -265,7 +273,10 @@ def _load_balancer(
         load_balancer_type="application",
         ip_address_type="ipv4",
         security_groups=[security.alb_security_group_id],
-        subnets=network.public_subnet_ids,
+        # NOTE: an internet-facing ALB created before the public route to the internet gateway
+        # fails intermittently ("InvalidSubnet: VPC has no internet gateway"): its subnets carry
+        # a dependency on that route.
+        subnets=[after(s, [network.internet_route_id]) for s in network.public_subnet_ids],
         drop_invalid_header_fields=True,
         desync_mitigation_mode="defensive",
         idle_timeout=profile.edge.idle_timeout_seconds,
@@ -281,14 +292,31 @@ def _load_balancer(
 def _target_group(profile: Profile, network: NetworkOutputs, scope: Scope) -> aws.lb.TargetGroup:
     """The API target group: Fargate tasks by IP, health-checked on the app's path."""
     interval = profile.edge.health_check_interval_seconds
-    # NOTE: replacing a named target group while a listener forwards to it fails until the
-    # listener moves; delete_before_replace at least avoids the name collision.
+    target_type, protocol, port = "ip", "HTTP", profile.compute.container_port
+    # NOTE: a target group cannot be deleted while a listener forwards to it (ResourceInUse,
+    # pulumi-aws #4220, #4226), and the listener is only updated, never replaced, when the group
+    # is: delete-first replacement fails. The name changes with every argument that forces a
+    # replacement (terraform-provider-aws internal/service/elbv2/target_group.go: ForceNew are
+    # name, port, protocol, protocol_version, ip_address_type, target_type, vpc_id; the last two
+    # of those are left at their defaults here), so the new group is created first and the
+    # listener moves to it.
+    name = replaceable_name(
+        "api-tg",
+        profile.name("tg"),
+        replaced_by={
+            "port": str(port),
+            "protocol": protocol,
+            "target_type": target_type,
+            "vpc_id": network.vpc_id,
+        },
+        opts=scope.child,
+    )
     return aws.lb.TargetGroup(
         "api",
-        name=profile.name("api-tg"),
-        target_type="ip",  # Fargate awsvpc tasks register by IP
-        protocol="HTTP",
-        port=profile.compute.container_port,
+        name=name,
+        target_type=target_type,  # Fargate awsvpc tasks register by IP
+        protocol=protocol,
+        port=port,
         vpc_id=network.vpc_id,
         deregistration_delay=profile.edge.deregistration_delay_seconds,
         health_check=aws.lb.TargetGroupHealthCheckArgs(
@@ -302,7 +330,7 @@ def _target_group(profile: Profile, network: NetworkOutputs, scope: Scope) -> aw
             healthy_threshold=profile.edge.healthy_threshold,
             unhealthy_threshold=profile.edge.unhealthy_threshold,
         ),
-        opts=scope.named,
+        opts=scope.child,
     )
 
 

@@ -2,8 +2,10 @@
 
 Creates, under `payment:endpoints:Endpoints`, one interface endpoint per service below, with
 private DNS (the SDKs and the Fargate agent keep their public endpoint names), in the first
-`network.endpoint_az_count` private subnets, behind the endpoints security group (443 from the
-API and worker tasks only). The S3 gateway endpoint belongs to the network builder.
+`network.endpoint_az_count` private subnets (the subnets of the first zone IDs of
+`network.zone_ids`, in order), behind the endpoints security group (443 from the API and worker
+tasks only), with a policy that lets only this account's principals reach this account's
+resources. The S3 gateway endpoint belongs to the network builder.
 
 Each interface endpoint costs about $7/month per AZ: `SERVICES` gives each one's reason.
 """
@@ -17,6 +19,7 @@ import pulumi_aws as aws
 
 from config import Profile
 from payment_platform.component import component_scope
+from payment_platform.iam import policy_document
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
 
@@ -34,6 +37,21 @@ SERVICES: dict[str, str] = {
     # serves direct KMS calls from the tasks (the design lists it). First to drop to save cost.
     "kms": "direct kms:Decrypt / GenerateDataKey calls from the tasks on the customer keys",
 }
+# NOTE: without a policy an endpoint allows any principal to reach any account's resources (a
+# task's stolen credentials, or an attacker's own, could move data to another account through
+# it). Each policy allows the service's actions only when the caller and the resource are both in
+# this account: aws:PrincipalAccount and aws:ResourceAccount. Both are global keys, evaluated in
+# endpoint policies ("Control access to VPC endpoints using endpoint policies", AWS PrivateLink
+# guide); AWS's data-perimeter endpoint policy for ECR (aws-samples/data-perimeter-policy-
+# examples, ecr.api_endpoint_policy.json) conditions "*" on the resource owner and the caller the
+# same way. A service whose requests lack aws:ResourceAccount would list only PrincipalAccount
+# below: none of these does. The S3 gateway endpoint differs (see network.s3_endpoint_policy).
+ACCOUNT_KEYS: dict[str, tuple[str, ...]] = {
+    service: ("aws:PrincipalAccount", "aws:ResourceAccount") for service in SERVICES
+}
+# The IAM service prefix of each endpoint's actions (ECR's two endpoints share `ecr`).
+ACTION_PREFIX: dict[str, str] = {service: service.split(".")[0] for service in SERVICES}
+
 # Deliberately absent: sts (task credentials come from the ECS credentials endpoint and RDS IAM
 # tokens are signed locally; nothing calls STS), ssm (no parameters; ECS Exec is off), ecs
 # (the Fargate platform reaches the ECS control plane on its own), monitoring (no custom metrics).
@@ -54,6 +72,7 @@ def build(profile: Profile, network: NetworkOutputs, security: SecurityOutputs) 
     """One interface endpoint per entry of `SERVICES`, with private DNS, in the private subnets."""
     scope = component_scope("endpoints")
     region = aws.get_region_output().region
+    account = aws.get_caller_identity_output().account_id
     subnets = network.private_subnet_ids[: profile.network.endpoint_az_count]
 
     ids: dict[str, pulumi.Output[str]] = {}
@@ -67,9 +86,26 @@ def build(profile: Profile, network: NetworkOutputs, security: SecurityOutputs) 
             private_dns_enabled=True,
             subnet_ids=subnets,
             security_group_ids=[security.endpoints_security_group_id],
+            policy=endpoint_policy(service, account),
             tags={"Name": f"{profile.name('endpoint')}-{logical}"},
             opts=scope.child,
         )
         ids[service] = endpoint.id
 
     return scope.finish(EndpointsOutputs(interface_endpoint_ids=ids))
+
+
+def endpoint_policy(service: str, account: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The service's actions, only by this account's principals on this account's resources."""
+    return policy_document(
+        [
+            {
+                "Sid": "ThisAccountOnly",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": f"{ACTION_PREFIX[service]}:*",
+                "Resource": "*",
+                "Condition": {"StringEquals": dict.fromkeys(ACCOUNT_KEYS[service], account)},
+            }
+        ]
+    )

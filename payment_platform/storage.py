@@ -14,7 +14,9 @@ Creates, under one `payment:storage:Storage` component:
 - access-log bucket (`payment-access-logs-<suffix>-<account>`): receives S3 server access logs
   of the transaction-log bucket. Same guarantees, except
   SSE-S3 instead of SSE-KMS (see the NOTE below); kept for the audit retention.
-Both are `payment_platform.buckets.secure_bucket`s, which holds the shared guarantees.
+Both are `payment_platform.buckets.secure_bucket`s, which holds the shared guarantees. Both are
+destroyable (force_destroy) unless `deployment.protect_data` is on: then both carry Pulumi's
+`protect` and keep their objects, since they are the audit trail of the transactions.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ def _access_log_bucket(
             }
         ],
         parent=scope.component,
+        protect=profile.deployment.protect_data,
     )
 
 
@@ -147,4 +150,5 @@ def _transaction_log_bucket(
         access_log_partitioned=True,
         # Delivery is only permitted once the target's policy grants the logging service.
         access_log_depends_on=[access.policy],
+        protect=profile.deployment.protect_data,
     )

@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 
 from config import Profile
-from offline.mocks import ACCOUNT_ID, AVAILABILITY_ZONES, REGION
+from offline.mocks import ACCOUNT_ID, REGION, zone_name
 from payment_platform.cache import CacheOutputs
 from payment_platform.compute import ComputeOutputs
 from payment_platform.database import DatabaseOutputs
@@ -78,11 +78,13 @@ def network(profile: Profile) -> NetworkOutputs:
     return NetworkOutputs(
         vpc_id=_o("vpc-0fake"),
         vpc_cidr=profile.network.vpc_cidr,
-        availability_zones=AVAILABILITY_ZONES[:n],
+        # The names the mocked account gives the profile's zone IDs, as the subnets report them.
+        availability_zones=[_o(zone_name(z)) for z in profile.network.zone_ids[:n]],
         public_subnet_ids=[_o(f"subnet-public{i}") for i in range(n)],
         private_subnet_ids=[_o(f"subnet-private{i}") for i in range(n)],
         private_route_table_ids=[_o(f"rtb-private{i}") for i in range(n)],
         s3_endpoint_prefix_list_id=_o("pl-63a5400a"),
+        internet_route_id=_o("r-rtb-public1080289494"),
     )
 
 
@@ -180,7 +182,7 @@ def messaging(profile: Profile) -> MessagingOutputs:
 def edge(profile: Profile) -> EdgeOutputs:
     alb = profile.name("alb")
     suffix = f"app/{alb}/0123456789abcdef"
-    tg = f"targetgroup/{profile.name('api-tg')}/0123456789abcdef"
+    tg = f"targetgroup/{profile.name('tg')}-0a1b/0123456789abcdef"
     return EdgeOutputs(
         alb_arn=_o(_arn("elasticloadbalancing", f"loadbalancer/{suffix}")),
         alb_arn_suffix=_o(suffix),

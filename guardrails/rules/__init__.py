@@ -40,6 +40,7 @@ RULES: list[Rule] = [
     network.network_ingress,
     network.network_egress,
     network.network_endpoints,
+    network.network_endpoint_policies,
     network.no_nat_gateway,
     network.no_internet_route,
     edge.alb_headers,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from conventions.naming import IMAGE_BUILD_TAG_PREFIX
 from conventions.scaling import SPIKE_FACTOR
 from guardrails import facts
 from guardrails.facts import as_list, statements
@@ -213,6 +214,15 @@ def compute_ecr(graph: Graph) -> list[Violation]:
             "image tags are mutable",
             "ECR.2",
         )
+        # Exclusions may free the program's own build labels (images run by digest), never a
+        # catch-all that would make every tag mutable again.
+        for exclusion in as_list(repo.get("imageTagMutabilityExclusionFilters")):
+            f.require(
+                str(exclusion.get("filter")) == f"{IMAGE_BUILD_TAG_PREFIX}*",
+                repo,
+                f"tag mutability exclusion {exclusion.get('filter')!r} beyond the build tags",
+                "ECR.2",
+            )
         f.require_any(
             as_list(repo.get("encryptionConfigurations")),
             lambda e: e.get("encryptionType") == "KMS" and on_cmk(graph, e.get("kmsKey")),

@@ -1,11 +1,15 @@
 """Design rules: the project's own invariants, and the controls they override or span.
 
 - `deletion-safeguards`: deletion protection and Object Lock, as the security baseline asks;
-  waived in `guardrails.waivers` because every environment must destroy cleanly.
+  waived in `guardrails.waivers` where the stack's data is not protected (`protect_data`).
 - `standard-tags`: every taggable resource carries the standard tags, with the right values.
 - `physical-names`: explicit names follow `payment-{service}-{suffix}`, fit their limit, and
-  replace by deleting first.
-- `destroyable`: no protection, no retain, no final snapshot, force delete, shortest windows.
+  replace by deleting first; a resource still in use while it is replaced (a target group, a
+  parameter group) instead carries a replacement token and is created before the old one goes.
+- `destroyable`: no protection, no retain, no final snapshot, force delete, shortest windows; where
+  the stack exports `protect_data` true, the database and the transaction and audit buckets are
+  held to the opposite (protected, deletion protection, a final snapshot) and the rest still
+  destroys cleanly.
 - `high-availability`: where the stack exports `high_availability` (or `production`): tasks
   across AZs, Aurora readers apart from the writer, Redis failover and multi-AZ.
 - `tls-in-transit`: one rule across the data stores: Aurora `rds.force_ssl`, Redis in-transit
@@ -22,6 +26,7 @@ from typing import Any
 from conventions import naming, tags
 from guardrails import facts
 from guardrails.facts import (
+    BUCKETS,
     CLUSTER,
     HIGH_AVAILABILITY,
     INSTANCE,
@@ -127,20 +132,49 @@ def physical_name(r: Resource) -> str | None:
     return value.removeprefix("alias/") if r.type == "aws:kms/alias:Alias" else value
 
 
+REVISIONED = {"aws:ecs/taskDefinition:TaskDefinition"}
+# NOTE: replaced while its user is only updated (a listener forwards to the target group; the
+# cluster or replication group names the parameter group): delete-first replacement fails
+# (ResourceInUse / Invalid...ParameterGroupState), so these need a name that changes with every
+# replacement (payment_platform/replaceable.py) and create-before-delete.
+IN_USE_WHEN_REPLACED = {
+    "aws:lb/targetGroup:TargetGroup",
+    "aws:rds/clusterParameterGroup:ClusterParameterGroup",
+    "aws:rds/parameterGroup:ParameterGroup",
+    "aws:elasticache/parameterGroup:ParameterGroup",
+}
+
+
+def _core(r: Resource, name: str) -> tuple[str, str | None]:
+    """The name without what its type appends (account id, instance number, token), or why not."""
+    if r.type in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
+        core, n = re.subn(r"-\d{12}$", "", name)
+        if not n:
+            return (
+                name,
+                f"bucket {name!r} does not end with the account id (bucket names are global)",
+            )
+        if len(name) > 63:
+            return name, f"bucket {name!r} is {len(name)} characters, limit 63"
+        return core, None
+    if r.type == INSTANCE:
+        return re.sub(r"-\d+$", "", name), None
+    if r.type in IN_USE_WHEN_REPLACED:
+        core, n = naming.REPLACEMENT_TOKEN_PATTERN.subn("", name)
+        if not n:
+            return name, f"{name!r} has no replacement token (it is replaced while still in use)"
+        return core, None
+    return name, None
+
+
 def name_problem(r: Resource, name: str, suffix: str) -> str | None:
     """Why a physical name breaks `payment-{service}-{suffix}` or its limit (None if it fits).
 
     The account graph (suffix `account`) names its resources `payment-account-<service>`.
     """
-    core = name
-    if r.type in ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"):
-        core, n = re.subn(r"-\d{12}$", "", name)
-        if not n:
-            return f"bucket {name!r} does not end with the account id (bucket names are global)"
-        if len(name) > 63:
-            return f"bucket {name!r} is {len(name)} characters, limit 63"
-    if r.type == INSTANCE:
-        core = re.sub(r"-\d+$", "", name)
+    core, problem = _core(r, name)
+    if problem:
+        return problem
     if suffix == naming.ACCOUNT_SCOPE:
         if not core.startswith(naming.ACCOUNT_PREFIX):
             return f"{name!r} does not follow {naming.ACCOUNT_PREFIX}{{service}}"
@@ -155,9 +189,6 @@ def name_problem(r: Resource, name: str, suffix: str) -> str | None:
     if len(core) > entry.limit:
         return f"{name!r} is {len(core)} characters, limit {entry.limit} ({entry.resource})"
     return None
-
-
-REVISIONED = {"aws:ecs/taskDefinition:TaskDefinition"}
 
 
 @rule(
@@ -177,6 +208,14 @@ def physical_names(graph: Graph) -> list[Violation]:
             f.add(r, problem, "DESIGN naming")
         # NOTE: an explicit name cannot exist twice, so a replacement must delete first. A task
         # definition family is the exception: a replacement is a new revision of the same family.
+        if r.type in IN_USE_WHEN_REPLACED:
+            f.require(
+                not r.delete_before_replace,
+                r,
+                f"{name!r} is deleted before its replacement exists, while still in use",
+                "DESIGN naming",
+            )
+            continue
         f.require(
             r.delete_before_replace or r.type in REVISIONED,
             r,
@@ -186,27 +225,55 @@ def physical_names(graph: Graph) -> list[Violation]:
     return f.items
 
 
-@rule(
-    "destroyable",
-    "Everything destroys cleanly: no protection, no retain, no final snapshot, force delete",
-    "DESIGN destroyable",
-)
-def destroyable(graph: Graph) -> list[Violation]:
-    """`pulumi destroy` removes every environment completely and frees every name at once."""
-    f = Findings("destroyable")
-    d = "DESIGN destroyable"
-    for r in graph.resources:
+# The stack output that says the environment's data must outlive `pulumi destroy`.
+PROTECT_DATA = "protect_data"
+DESTROYABLE = "DESIGN destroyable"
+
+
+def protects_data(graph: Graph) -> bool:
+    """Whether the stack exports `protect_data` true: its data is kept, not destroyable.
+
+    Unlike `deployment_flag`, missing or unknown counts as false: protection is the exception an
+    operator switches on, and a stack that does not say so must destroy cleanly.
+    """
+    value = graph.outputs.get(PROTECT_DATA)
+    return value is True or str(value).lower() == "true"
+
+
+def access_log_buckets(graph: Graph) -> list[Resource]:
+    """The buckets that receive S3 server access logs: the audit trail of the data buckets."""
+    targets = {
+        lg.get("targetBucket")
+        for lg in graph.resources
+        if lg.type.startswith("aws:s3/bucketLogging")
+    }
+    return [b for b in graph.of_type(*BUCKETS) if facts.bucket_name(b) in targets]
+
+
+def protected_data(graph: Graph) -> list[Resource]:
+    """What `protect_data` keeps: the clusters and their instances, the transaction-log buckets
+    and the audit (access-log) buckets. Instances count: destroy deletes them before the cluster.
+    """
+    found = [*graph.of_type(CLUSTER, INSTANCE), *facts.transaction_buckets(graph)]
+    found += [b for b in access_log_buckets(graph) if b not in found]
+    return found
+
+
+def _destroys_cleanly(f: Findings, graph: Graph, kept: set[str]) -> None:
+    """Every resource not in `kept` (URNs) goes with `pulumi destroy` and frees its name."""
+    d = DESTROYABLE
+    for r in (r for r in graph.resources if r.urn not in kept):
         f.require(not r.protect, r, "protect=True", d)
         f.require(not r.retain_on_delete, r, "retain_on_delete=True", d)
         for flag in ("deletionProtection", "enableDeletionProtection"):
             f.require(not is_true(r.get(flag)), r, f"{flag} on", d)
-    for cluster in graph.of_type(CLUSTER):
-        f.require(is_true(cluster.get("skipFinalSnapshot")), cluster, "takes a final snapshot", d)
+        if r.type == CLUSTER:
+            f.require(is_true(r.get("skipFinalSnapshot")), r, "takes a final snapshot", d)
+        elif r.type in BUCKETS:
+            f.require(is_true(r.get("forceDestroy")), r, "not force_destroy", d)
+            f.require(not is_true(r.get("objectLockEnabled")), r, "Object Lock on", d)
     for group in graph.of_type(REPLICATION_GROUP):
         f.require(not group.get("finalSnapshotIdentifier"), group, "takes a final snapshot", d)
-    for bucket in graph.of_type(*facts.BUCKETS):
-        f.require(is_true(bucket.get("forceDestroy")), bucket, "not force_destroy", d)
-        f.require(not is_true(bucket.get("objectLockEnabled")), bucket, "Object Lock on", d)
     for repo in graph.of_type("aws:ecr/repository:Repository"):
         f.require(is_true(repo.get("forceDelete")), repo, "not force_delete", d)
     for secret in graph.of_type(SECRET):
@@ -225,6 +292,44 @@ def destroyable(graph: Graph) -> list[Violation]:
         )
     for td in graph.of_type("aws:ecs/taskDefinition:TaskDefinition"):
         f.require(not is_true(td.get("skipDestroy")), td, "skip_destroy keeps revisions", d)
+
+
+def _keeps_data(f: Findings, kept: list[Resource]) -> None:
+    """The protected data refuses `pulumi destroy` and, deleted anyway, leaves a snapshot."""
+    d = DESTROYABLE
+    for r in kept:
+        f.require(r.protect, r, "protect_data is on but the resource is not protect=True", d)
+        if r.type == CLUSTER:
+            f.require(is_true(r.get("deletionProtection")), r, "deletion protection off", d)
+            f.require(
+                not is_true(r.get("skipFinalSnapshot")) and bool(r.get("finalSnapshotIdentifier")),
+                r,
+                "no final snapshot (skip_final_snapshot, or no final_snapshot_identifier)",
+                d,
+            )
+            # NOTE: delete_automated_backups defaults to true: unset, the backups go with it.
+            f.require(
+                r.get("deleteAutomatedBackups") is False, r, "automated backups deleted with it", d
+            )
+        elif r.type in BUCKETS:
+            f.require(not is_true(r.get("forceDestroy")), r, "force_destroy empties it", d)
+
+
+@rule(
+    "destroyable",
+    "Everything destroys cleanly (with protect_data: everything but the protected data)",
+    DESTROYABLE,
+)
+def destroyable(graph: Graph) -> list[Violation]:
+    """`pulumi destroy` removes every environment completely and frees every name at once.
+
+    A stack exporting `protect_data` true keeps its database and transaction and audit buckets
+    instead; everything else still destroys cleanly.
+    """
+    f = Findings("destroyable")
+    kept = protected_data(graph) if protects_data(graph) else []
+    _destroys_cleanly(f, graph, {r.urn for r in kept})
+    _keeps_data(f, kept)
     return f.items
 
 
@@ -232,8 +337,12 @@ def _azs(graph: Graph, subnet_ids: Iterable[Any]) -> set[str]:
     zones = set()
     for sid in subnet_ids:
         subnet = ref(graph, sid)
-        if subnet is not None and subnet.get("availabilityZone"):
-            zones.add(str(subnet.get("availabilityZone")))
+        # A subnet is placed by AZ ID (the same zone in every account) or by name.
+        zone = (
+            subnet.get("availabilityZoneId") or subnet.get("availabilityZone") if subnet else None
+        )
+        if zone:
+            zones.add(str(zone))
     return zones
 
 

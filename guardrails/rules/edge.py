@@ -162,6 +162,21 @@ def _mentions(value: Any, needle: str) -> bool:
     return needle.lower() in str(value).lower()
 
 
+# The AWS managed groups every web ACL runs: the common rule set (OWASP classes, oversize
+# bodies) and known bad inputs (Log4j / Log4Shell, Java deserialisation and similar exploits).
+REQUIRED_MANAGED_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+
+
+def _managed_groups(acl: Resource) -> set[str]:
+    groups = set()
+    for r in as_list(acl.get("rules")):
+        statement = (r.get("statement") or {}) if isinstance(r, dict) else {}
+        managed = statement.get("managedRuleGroupStatement") or {}
+        if managed.get("vendorName") == "AWS" and r.get("overrideAction", {}).get("count") is None:
+            groups.add(str(managed.get("name")))
+    return groups
+
+
 def _web_acl(f: Findings, graph: Graph, acl: Resource) -> None:
     """A web ACL blocks known attacks, limits rates, reports metrics and logs its decisions."""
     rules = (acl.get("rules"), acl.get("ruleJson"))
@@ -170,6 +185,10 @@ def _web_acl(f: Findings, graph: Graph, acl: Resource) -> None:
         acl,
         "no AWS managed rule group",
         "WAF.10",
+    )
+    missing = [g for g in REQUIRED_MANAGED_GROUPS if g not in _managed_groups(acl)]
+    f.require(
+        not missing, acl, f"AWS managed rule groups missing or only counting: {missing}", "WAF.10"
     )
     f.require(_mentions(rules, "rateBasedStatement"), acl, "no rate-based rule", "WAF.10")
     visibility = [acl.get("visibilityConfig") or {}] + [

@@ -6,6 +6,7 @@
 - `network-ingress`: no ingress from the internet, no admin ports.
 - `network-egress`: no egress to the internet or on all protocols; every group and rule described.
 - `network-endpoints`: the interface endpoints the tasks need, and the S3 gateway endpoint.
+- `network-endpoint-policies`: every VPC endpoint has a policy, and none allows everything.
 - `no-nat-gateway`: no NAT gateway, no route through one.
 - `no-internet-route`: no default route to the internet gateway.
 """
@@ -211,6 +212,54 @@ def network_endpoints(graph: Graph) -> list[Violation]:
     if s3 is None or s3.get("vpcEndpointType") != "Gateway":
         f.add(vpc, "no S3 gateway endpoint (image layers come from S3)", "EC2.55")
     return f.items
+
+
+ENDPOINT_POLICY = ("DESIGN endpoint policies", "PCI DSS 1.3.2")
+
+
+@rule(
+    "network-endpoint-policies",
+    "Every VPC endpoint has a policy; none allows any action on any resource to anyone",
+    *ENDPOINT_POLICY,
+)
+def network_endpoint_policies(graph: Graph) -> list[Violation]:
+    """Without a policy an endpoint reaches every account's resources: a way out for data."""
+    f = Findings("network-endpoint-policies")
+    for ep in graph.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
+        try:
+            statements = as_list(ep.policy().get("Statement"))
+        except ValueError:
+            f.add(ep, "endpoint policy is not valid JSON", *ENDPOINT_POLICY)
+            continue
+        if not statements:
+            f.add(
+                ep, "has no endpoint policy: it reaches every account's resources", *ENDPOINT_POLICY
+            )
+        for i, statement in enumerate(statements):
+            if _allows_everything(statement):
+                f.add(
+                    ep,
+                    "allows * actions on * resources to * principals without a condition",
+                    *ENDPOINT_POLICY,
+                    entry=f"Statement[{i}]",
+                )
+    return f.items
+
+
+def _allows_everything(statement: Any) -> bool:
+    """An Allow of every action on every resource to every principal, with no condition."""
+    if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+        return False
+    principal = statement.get("Principal")
+    anyone = principal == "*" or (
+        isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))
+    )
+    return (
+        anyone
+        and "*" in as_list(statement.get("Action"))
+        and "*" in as_list(statement.get("Resource"))
+        and not statement.get("Condition")
+    )
 
 
 @rule(

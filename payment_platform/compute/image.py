@@ -21,6 +21,7 @@ import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
 from config import Profile
+from conventions.naming import IMAGE_BUILD_TAG_PREFIX
 from payment_platform.component import Scope
 from payment_platform.keys import KeysOutputs
 
@@ -29,6 +30,9 @@ from payment_platform.keys import KeysOutputs
 CONTEXT = "app"
 DOCKERFILE = "app/Dockerfile"
 APP_DIR = Path(__file__).resolve().parents[2] / CONTEXT
+# The tags this program pushes: `build-<content hash>`. They are the only mutable tags of the
+# repository; every other tag (a CI pipeline's release tags) stays immutable.
+BUILD_TAG_PREFIX = IMAGE_BUILD_TAG_PREFIX
 # Local caches that must never reach an image (app/.dockerignore should list them too).
 IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 IGNORED_SUFFIXES = frozenset({".pyc", ".pyo"})
@@ -61,8 +65,8 @@ def image_tag(context_dir: Path = APP_DIR) -> str:
     for path in files:
         digest.update(path.relative_to(context_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    # Plain hex: offline/snapshot.py normalises hex ECR tags so snapshots ignore app/ edits.
-    return digest.hexdigest()[:16]
+    # offline/snapshot.py normalises the hex part so snapshots ignore app/ edits.
+    return BUILD_TAG_PREFIX + digest.hexdigest()[:16]
 
 
 def repository_arn_from_uri(image_uri: str) -> str:
@@ -91,7 +95,18 @@ def _repository(profile: Profile, keys: KeysOutputs, scope: Scope) -> aws.ecr.Re
     repo = aws.ecr.Repository(
         "api",
         name=profile.name("api"),
-        image_tag_mutability="IMMUTABLE",
+        # NOTE: the program's own tags repeat until app/ changes, and anything that rebuilds
+        # under the same tag (a `refresh` that drops the image from state, a lost build cache)
+        # pushes a new digest under it: with immutable tags ECR refuses that push
+        # (ImageTagAlreadyExistsException). The tasks pin the image by digest, so the digest is
+        # the identity and a build tag is only a label: those tags (`build-*`) may move, every
+        # other tag stays immutable (ECR's IMMUTABLE_WITH_EXCLUSION with a wildcard filter).
+        image_tag_mutability="IMMUTABLE_WITH_EXCLUSION",
+        image_tag_mutability_exclusion_filters=[
+            aws.ecr.RepositoryImageTagMutabilityExclusionFilterArgs(
+                filter=f"{BUILD_TAG_PREFIX}*", filter_type="WILDCARD"
+            )
+        ],
         image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(
             scan_on_push=True
         ),
@@ -133,8 +148,8 @@ def _image(
         dockerfile=docker_build.DockerfileArgs(location=DOCKERFILE),
         platforms=[docker_build.Platform.LINUX_AMD64],  # matches the tasks' runtime_platform
         push=True,
-        # NOTE: the repository's tags are immutable and this tag is a hash of app/: an unchanged
-        # app/ reuses the tag and nothing is rebuilt or pushed; any change gets a new tag.
+        # The tag is a hash of app/: an unchanged app/ reuses the tag and nothing is rebuilt or
+        # pushed; any change gets a new tag. The task definitions run the pushed digest.
         tags=[pulumi.Output.concat(repo.repository_url, ":", tag)],
         registries=[
             docker_build.RegistryArgs(

@@ -18,6 +18,7 @@ from payment_platform.cache import CacheOutputs
 from payment_platform.component import Scope
 from payment_platform.compute.roles import Roles
 from payment_platform.database import DatabaseOutputs
+from payment_platform.edge import WAF_BODY_LIMIT_BYTES
 from payment_platform.logs import LogsOutputs
 from payment_platform.messaging import MessagingOutputs
 from payment_platform.storage import StorageOutputs
@@ -124,6 +125,12 @@ def _environment(
         "REDIS_PORT": str(cache.port),
         "REDIS_TLS": "true",
         "CACHE_TTL_SECONDS": str(c.cache_ttl_seconds),
+        # What the app serves and how long it keeps idle connections are the profile's, so the
+        # target group's health check and the ALB's idle timeout always match the app.
+        "PORT": str(c.container_port),
+        "HEALTH_CHECK_PATH": c.health_check_path,
+        "ALB_IDLE_TIMEOUT_SECONDS": str(profile.edge.idle_timeout_seconds),
+        "MAX_BODY_BYTES": str(WAF_BODY_LIMIT_BYTES),
     }
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from config import Profile
 from offline.mocks import AVAILABILITY_ZONES
+from offline.recorder import run_program
 from payment_platform import cache as cache_builder
 from resource_graph import Graph
 from tests import fakes
@@ -74,7 +75,23 @@ def test_sizing_and_backups_from_profile(graph: Graph) -> None:
     assert group.get("autoMinorVersionUpgrade") is True
     assert group.get("engine") == "redis"
     assert group.get("engineVersion", "").startswith("7.")
-    assert group.get("applyImmediately") is False
+    assert group.get("applyImmediately") is profile.cache.apply_immediately
+
+
+@pytest.mark.parametrize("apply", [True, False])
+def test_apply_immediately_follows_the_profile(env: str, apply: bool) -> None:
+    base = load_profile(env)
+    profile = base.model_copy(
+        update={"cache": base.cache.model_copy(update={"apply_immediately": apply})}
+    )
+    graph = run_program(lambda: _build(profile), env=env)
+    assert graph.one(GROUP).get("applyImmediately") is apply
+
+
+def test_no_parameter_group_default_engine_group(graph: Graph) -> None:
+    # No custom group: nothing to replace while the replication group still uses it.
+    assert graph.of_type("aws:elasticache/parameterGroup:ParameterGroup") == []
+    assert "parameterGroupName" not in graph.one(GROUP).inputs
 
 
 def test_auth_token_is_the_random_password_stored_in_the_secret(graph: Graph) -> None:

@@ -131,7 +131,8 @@ def test_plan_shows_every_key_with_its_source_and_never_a_secret(tmp_path: Path)
         assert matrix.value_text(resolved.shown(key)) in line
         assert line.endswith(f"<- {source}" if source else "<- set by no layer"), line
         entry = document["profile"][key]
-        assert entry["value"] == resolved.shown(key)
+        # JSON has lists where the profile keeps tuples (network.zone_ids).
+        assert entry["value"] == json.loads(json.dumps(resolved.shown(key)))
         assert (entry["layer"], entry["file"], entry["line"]) == (
             (source.layer, source.file, source.line) if source else (None, None, None)
         )

@@ -44,6 +44,10 @@ APP_ENV = {
     "REDIS_PORT",
     "REDIS_TLS",
     "CACHE_TTL_SECONDS",
+    "PORT",
+    "HEALTH_CHECK_PATH",
+    "ALB_IDLE_TIMEOUT_SECONDS",
+    "MAX_BODY_BYTES",
     "AWS_REGION",
     "ENVIRONMENT",
     "LOG_LEVEL",
@@ -121,7 +125,11 @@ def grant(stmts: list[dict[str, Any]], action: str) -> list[str]:
 def test_repository_hardening_and_lifecycle(graph_of, profile):
     repo = graph_of.one("aws:ecr/repository:Repository")
     assert repo.inputs["name"] == profile.name("api")
-    assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+    # Immutable but for the program's own build labels: the tasks run a digest, so a rebuild
+    # under an unchanged build tag (after a refresh dropped the image) may move the label.
+    assert repo.inputs["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    (exclusion,) = repo.inputs["imageTagMutabilityExclusionFilters"]
+    assert exclusion == {"filter": f"{compute.BUILD_TAG_PREFIX}*", "filterType": "WILDCARD"}
     assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo.inputs["encryptionConfigurations"] == [
         {"encryptionType": "KMS", "kmsKey": fakes.DATA_KEY_ARN}
@@ -143,6 +151,8 @@ def test_image_built_from_app_and_pinned_by_digest(graph_of, profile):
     assert image.inputs["platforms"] == ["linux/amd64"]
     assert image.inputs["push"] is True
     assert image.inputs["tags"] == [f"{repo_url}:{compute.image_tag()}"]
+    # The tag the program pushes is one the repository lets move.
+    assert compute.image_tag().startswith(compute.BUILD_TAG_PREFIX)
     (registry,) = image.inputs["registries"]
     assert registry["address"] == repo_url.split("/")[0]
     assert registry["username"] == "AWS"
@@ -164,7 +174,8 @@ def test_image_tag_follows_content(tmp_path: Path):
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "pkg" / "a.py").write_text("print(1)\n")
     first = compute.image_tag(tmp_path)
-    assert re.fullmatch(r"[0-9a-f]{16}", first)  # a valid Docker tag, normalised in snapshots
+    # a valid Docker tag, normalised in snapshots, among the repository's mutable build tags
+    assert re.fullmatch(re.escape(compute.BUILD_TAG_PREFIX) + r"[0-9a-f]{16}", first)
     assert compute.image_tag(tmp_path) == first
     (tmp_path / "pkg" / "__pycache__").mkdir()
     (tmp_path / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
@@ -395,7 +406,7 @@ def test_api_service_behind_the_target_group(graph_of, profile):
         {
             "targetGroupArn": (
                 f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT_ID}:"
-                f"targetgroup/{profile.name('api-tg')}/0123456789abcdef"
+                f"targetgroup/{profile.name('tg')}-0a1b/0123456789abcdef"
             ),
             "containerName": "api",
             "containerPort": profile.compute.container_port,

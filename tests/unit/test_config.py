@@ -15,6 +15,7 @@ import pytest
 import config
 from config import SECRET, ConfigError
 from config.loader import _Layer, _merge, offline_placeholder, toml_lines
+from conventions import naming
 from offline.recorder import run_program, stack_config
 from payment_platform import messaging
 from tests import fakes
@@ -545,7 +546,8 @@ def test_hostile_suffixes(root: Path, suffix: str) -> None:
 
 def test_long_suffix_names_the_resource_and_limit(root: Path) -> None:
     message = config_error(root, environmentSuffix="feature-abcdefghij")
-    assert "aws.lb.TargetGroup name" in message and "limit 32" in message
+    limit = naming.NAMES["tg"].limit
+    assert "aws.lb.TargetGroup name" in message and f"limit {limit}" in message
 
 
 def test_selection_keys_cannot_come_from_files(root: Path) -> None:

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
 import pulumi
 import pytest
 
 from config import Profile
-from offline.mocks import AVAILABILITY_ZONES
+from config.profile import SUPPORTED_ENGINE_VERSIONS
+from guardrails.rules.design import destroyable
+from offline.mocks import ACCOUNT_ID, AVAILABILITY_ZONES
 from offline.recorder import run_program
-from payment_platform import database
+from payment_platform import database, storage
 from resource_graph import Graph, Resource
 from tests import fakes
-from tests.conftest import ENVIRONMENTS, Graphs, load_profile
+from tests.conftest import ENVIRONMENTS, Graphs, config_error, load_profile, resolve_at
 
 CLUSTER = "aws:rds/cluster:Cluster"
 INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
 PARAMS = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
 SUBNETS = "aws:rds/subnetGroup:SubnetGroup"
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+PARAMS_NAME = "random:index/randomId:RandomId"
+MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+# DeleteDBCluster's FinalDBSnapshotIdentifier: 1-255 letters, digits or hyphens, a letter first,
+# no trailing or double hyphen.
+SNAPSHOT_ID = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,254}(?<!-)$")
 
 
 def _build(profile: Profile) -> None:
@@ -30,6 +44,19 @@ def _build(profile: Profile) -> None:
 
 def _graph(graphs: Graphs, env: str) -> Graph:
     return graphs.builder("database", env, _build)
+
+
+def _with_database(profile: Profile, **update: Any) -> Profile:
+    return profile.model_copy(update={"database": profile.database.model_copy(update=update)})
+
+
+def _protected(profile: Profile, protect: bool = True) -> Profile:
+    deployment = profile.deployment.model_copy(update={"protect_data": protect})
+    return profile.model_copy(update={"deployment": deployment})
+
+
+def _record(profile: Profile) -> Graph:
+    return run_program(lambda: _build(profile), env=profile.env)
 
 
 @pytest.fixture(params=ENVIRONMENTS)
@@ -58,10 +85,44 @@ def test_serverless_v2_scaling_follows_the_profile(graphs: Graphs, env: str) -> 
     assert pauses == (db.seconds_until_auto_pause if db.min_acu == 0 else None)
 
 
-def test_engine_version_supports_zero_acu() -> None:
-    major, minor = (int(p) for p in database.ENGINE_VERSION.split("."))
-    assert (major == 16 and minor >= 3) or (major == 15 and minor >= 7)
-    assert f"aurora-postgresql{major}" == database.PARAMETER_FAMILY
+def test_engine_version_and_family_follow_the_profile(graph: Graph) -> None:
+    version = load_profile(graph.env).database.engine_version
+    for resource in graph.of_type(CLUSTER, INSTANCE):
+        assert resource.get("engineVersion") == version, resource.name
+    assert graph.one(PARAMS).get("family") == f"aurora-postgresql{version.split('.')[0]}"
+
+
+def test_another_supported_version_moves_cluster_instances_and_family(root: Path, env: str) -> None:
+    current = load_profile(env).database.engine_version
+    for version in (v for v in SUPPORTED_ENGINE_VERSIONS if v != current):
+        graph = _record(resolve_at(root, env, database={"engine_version": version}).profile)
+        assert {r.get("engineVersion") for r in graph.of_type(CLUSTER, INSTANCE)} == {version}
+        assert graph.one(PARAMS).get("family") == database.parameter_family(version)
+
+
+def test_family_is_derived_from_the_major() -> None:
+    assert database.parameter_family("16.9") == "aurora-postgresql16"
+    assert database.parameter_family("17.4") == "aurora-postgresql17"
+
+
+def test_a_new_major_gets_a_new_parameter_group_first() -> None:
+    # model_copy skips validation: a major the profile does not accept yet, to show the wiring.
+    base = load_profile("dev")
+    before, after = _record(base), _record(_with_database(base, engine_version="17.4"))
+    assert after.one(PARAMS).get("family") == "aurora-postgresql17"
+    # the name token is keyed on the family: a new group (new name) is created before the old
+    # one, still in use by the cluster, is deleted
+    keepers = [g.one(PARAMS_NAME, "database-params-name").get("keepers") for g in (before, after)]
+    assert keepers[0]["family"] != keepers[1]["family"] == "aurora-postgresql17"
+    assert not after.one(PARAMS).delete_before_replace
+
+
+def test_unsupported_engine_version_is_a_config_error(root: Path) -> None:
+    unsupported = "16.0"
+    assert unsupported not in SUPPORTED_ENGINE_VERSIONS
+    message = config_error(root, database={"engine_version": unsupported})
+    assert "database.engine_version" in message
+    assert all(version in message for version in SUPPORTED_ENGINE_VERSIONS)
 
 
 def test_writer_plus_readers_spread_over_azs(graphs: Graphs, env: str) -> None:
@@ -180,15 +241,124 @@ def test_private_network_and_security_group(graph: Graph) -> None:
     assert cluster.get("port") == 5432 == graph.outputs["port"]
 
 
-def test_destroyable_and_named(graph: Graph) -> None:
+def test_named_and_replaced_delete_first(graph: Graph) -> None:
     profile = load_profile(graph.env)
     cluster = graph.one(CLUSTER)
     assert cluster.get("clusterIdentifier") == profile.name("db")
-    assert cluster.get("deletionProtection") is False
-    assert cluster.get("skipFinalSnapshot") is True
-    assert cluster.get("deleteAutomatedBackups") is True
-    for resource in graph.of_type(CLUSTER, INSTANCE, PARAMS, SUBNETS):
+    for resource in graph.of_type(CLUSTER, INSTANCE, SUBNETS, ROLE):
         assert resource.delete_before_replace, resource.name
-    # auto minor upgrades move the engine past the pinned version: never "downgrade" it
+    # the cluster still names the old parameter group while it is replaced: new one first
+    group = graph.one(PARAMS)
+    assert not group.delete_before_replace
+    assert re.fullmatch(re.escape(profile.name("db-params")) + r"-[0-9a-f]{4}", group.get("name"))
+    # auto minor upgrades move the engine past the profile's version: never "downgrade" it
     for resource in graph.of_type(CLUSTER, INSTANCE):
         assert "engineVersion" in resource.ignore_changes
+
+
+def _trust(role: Resource) -> dict[str, Any]:
+    (statement,) = role.policy("assumeRolePolicy")["Statement"]
+    return dict(statement)
+
+
+def test_every_instance_monitored_through_the_monitoring_role(graph: Graph) -> None:
+    profile = load_profile(graph.env)
+    interval = profile.database.monitoring_interval_seconds
+    if interval == 0:
+        assert graph.of_type(ROLE, ATTACHMENT) == []
+        return
+    role, attachment = graph.one(ROLE), graph.one(ATTACHMENT)
+    assert role.get("name") == profile.name("db-monitoring")
+    trust = _trust(role)
+    assert trust["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT_ID}
+    assert attachment.get("role") == role.get("name")
+    assert attachment.get("policyArn") == MONITORING_POLICY
+    for instance in graph.of_type(INSTANCE):
+        assert instance.get("monitoringInterval") == interval
+        assert instance.get("monitoringRoleArn") == role.state["arn"]
+        # RDS checks the role's permissions when it creates the instance
+        assert attachment.urn in instance.dependencies, instance.name
+
+
+@pytest.mark.parametrize("interval", [1, 15])
+def test_monitoring_interval_follows_the_profile(interval: int) -> None:
+    graph = _record(_with_database(load_profile("staging"), monitoring_interval_seconds=interval))
+    assert {i.get("monitoringInterval") for i in graph.of_type(INSTANCE)} == {interval}
+
+
+def test_interval_zero_creates_no_monitoring_role() -> None:
+    graph = _record(_with_database(load_profile("dev"), monitoring_interval_seconds=0))
+    assert graph.of_type(ROLE, ATTACHMENT) == []
+    for instance in graph.of_type(INSTANCE):
+        assert instance.get("monitoringInterval") == 0
+        assert "monitoringRoleArn" not in instance.inputs
+
+
+def test_production_refuses_monitoring_off(root: Path) -> None:
+    production = [e for e in ENVIRONMENTS if load_profile(e).deployment.production]
+    assert production
+    for env in production:
+        message = config_error(root, env, database={"monitoring_interval_seconds": 0})
+        assert "deployment.production" in message
+        assert "database.monitoring_interval_seconds" in message
+
+
+def _assert_destroyable(graph: Graph) -> None:
+    cluster = graph.one(CLUSTER)
+    assert cluster.get("deletionProtection") is False
+    assert cluster.get("skipFinalSnapshot") is True
+    assert "finalSnapshotIdentifier" not in cluster.inputs
+    assert cluster.get("deleteAutomatedBackups") is True
+    assert not any(r.protect for r in graph)
+
+
+def _assert_protected(graph: Graph, profile: Profile) -> None:
+    cluster = graph.one(CLUSTER)
+    assert cluster.get("deletionProtection") is True
+    assert cluster.get("skipFinalSnapshot") is False
+    snapshot = cluster.get("finalSnapshotIdentifier")
+    assert snapshot == profile.name("db-final") and SNAPSHOT_ID.match(snapshot)
+    assert cluster.get("deleteAutomatedBackups") is False
+    # destroy deletes the instances before their cluster: both are protected
+    assert all(r.protect for r in graph.of_type(CLUSTER, INSTANCE))
+
+
+def test_protection_follows_the_profile(graph: Graph) -> None:
+    profile = load_profile(graph.env)
+    if profile.deployment.protect_data:
+        _assert_protected(graph, profile)
+    else:
+        _assert_destroyable(graph)
+
+
+@pytest.mark.parametrize("protect", [True, False])
+def test_protect_data_switches_the_database(env: str, protect: bool) -> None:
+    profile = _protected(load_profile(env), protect)
+    graph = _record(profile)
+    if protect:
+        _assert_protected(graph, profile)
+    else:
+        _assert_destroyable(graph)
+    # the protection changes nothing else: names and replacement order stay the same
+    assert graph.one(CLUSTER).get("clusterIdentifier") == profile.name("db")
+
+
+def test_protected_data_meets_the_destroyable_guardrail(env: str) -> None:
+    """The builders and the guardrail agree on what a protected stack keeps."""
+    profile = _protected(load_profile(env))
+
+    def program() -> None:
+        _build(profile)
+        storage.build(profile, fakes.keys())
+        pulumi.export("protect_data", profile.deployment.protect_data)
+
+    graph = run_program(program, env=env)
+    assert destroyable.check(graph) == []
+    unprotected = dataclasses.replace(graph, outputs={"protect_data": False})
+    assert {v.resource.split(" ", 1)[1] for v in destroyable.check(unprotected)} >= {
+        "database",
+        "transaction-logs",
+        "access-logs",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pulumi
@@ -129,7 +130,8 @@ def test_alb_hardening(env_graph):
 def test_target_group_health_check(env_graph):
     profile, graph = env_graph
     tg = graph.one(TG).inputs
-    assert tg["name"] == profile.name("api-tg") and len(tg["name"]) <= 32
+    assert re.fullmatch(re.escape(profile.name("tg")) + r"-[0-9a-f]{4}", tg["name"])
+    assert len(tg["name"]) <= 32
     assert tg["targetType"] == "ip"
     assert tg["protocol"] == "HTTP" and tg["port"] == profile.compute.container_port
     assert tg["deregistrationDelay"] == profile.edge.deregistration_delay_seconds

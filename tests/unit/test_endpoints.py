@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from offline.mocks import ACCOUNT_ID
 from payment_platform import endpoints
 from tests import fakes
-from tests.conftest import load_profile
+from tests.conftest import Graphs, load_profile
 
 ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 SERVICES = {"ecr.api", "ecr.dkr", "logs", "secretsmanager", "sqs", "sns", "kms"}
@@ -56,3 +57,31 @@ def test_endpoints_span_exactly_endpoint_az_count_subnets(run_builder, count):
     graph = run_builder(lambda: endpoints.build(profile, fakes.network(profile), fakes.security()))
     for endpoint in graph.of_type(ENDPOINT):
         assert len(endpoint.inputs["subnetIds"]) == count
+
+
+def test_every_interface_endpoint_admits_only_this_account(built):
+    _, graph, _ = built
+    for endpoint in graph.of_type(ENDPOINT):
+        service = endpoint.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1.")
+        (statement,) = endpoint.policy()["Statement"]
+        assert statement["Effect"] == "Allow"
+        # The service's own actions only, by this account's callers, on this account's
+        # resources wherever the service puts the resource's account in the request.
+        assert statement["Action"] == f"{service.split('.')[0]}:*", service
+        condition = statement["Condition"]["StringEquals"]
+        assert condition["aws:PrincipalAccount"] == ACCOUNT_ID, service
+        assert condition == dict.fromkeys(endpoints.ACCOUNT_KEYS[service], ACCOUNT_ID), service
+
+
+def test_interface_endpoints_sit_in_the_first_endpoint_zone_ids(graphs: Graphs, env):
+    profile = load_profile(env)
+    graph = graphs.environment(env)
+    zone_of = {
+        s.id: s.inputs["availabilityZoneId"]
+        for s in graph.of_type("aws:ec2/subnet:Subnet")
+        if s.inputs["tags"]["Tier"] == "private"
+    }
+    wanted = list(profile.network.zone_ids[: profile.network.endpoint_az_count])
+    for endpoint in graph.of_type(ENDPOINT):
+        if endpoint.inputs["vpcEndpointType"] == "Interface":
+            assert [zone_of[s] for s in endpoint.inputs["subnetIds"]] == wanted

@@ -45,7 +45,7 @@ def _expected(env: str) -> dict[str, tuple[str, str, dict[str, str], str, float,
     p = load_profile(env)
     o = p.observability
     lb = f"app/{p.name('alb')}/0123456789abcdef"
-    tg = {"LoadBalancer": lb, "TargetGroup": f"targetgroup/{p.name('api-tg')}/0123456789abcdef"}
+    tg = {"LoadBalancer": lb, "TargetGroup": f"targetgroup/{p.name('tg')}-0a1b/0123456789abcdef"}
     api = {"ClusterName": p.name("cluster"), "ServiceName": p.name("api")}
     db = {"DBClusterIdentifier": p.name("db")}
     elb = "AWS/ApplicationELB"

@@ -102,3 +102,32 @@ def test_production_without_a_trusted_certificate_is_refused_naming_the_stack_ke
     assert "payment:domainName in Pulumi.dev.yaml" in message
     # With a domain to validate, that rule holds (dev's sizing still fails the HA minimums).
     assert "trusted certificate" not in config_error(root, "dev", domainName="pay.example.com")
+
+
+def _suffix_file(root: Path, env: str) -> str:
+    """The suffix layer file `with_layer` writes for the env."""
+    suffix = config.load(stack_config(env, root=root), root=root).suffix
+    return f"environments/suffixes/{suffix}.toml"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_a_constrained_zone_id_is_refused_naming_the_key_file_and_value(
+    root: Path, env: str
+) -> None:
+    # use1-az3 lacks services the platform uses: a subnet there must never be planned.
+    layer = _suffix_file(root, env)
+    with_layer(root, env, '[network]\nzone_ids = ["use1-az1", "use1-az3", "use1-az2"]\n')
+    message = config_error(root, env)
+    assert "network.zone_ids = ['use1-az1', 'use1-az3', 'use1-az2']" in message
+    assert f"(suffix layer, {layer}:2)" in message
+    assert "['use1-az3'] lack services" in message
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_more_azs_than_zone_ids_is_refused_naming_both_keys(root: Path, env: str) -> None:
+    layer = _suffix_file(root, env)
+    with_layer(root, env, '[network]\naz_count = 3\nzone_ids = ["use1-az1", "use1-az2"]\n')
+    message = config_error(root, env)
+    assert f"network.az_count = 3 (suffix layer, {layer}:2)" in message
+    assert f"network.zone_ids = ['use1-az1', 'use1-az2'] (suffix layer, {layer}:3)" in message
+    assert "needs as many zone IDs, got 2" in message

@@ -54,13 +54,23 @@ def test_component_parents_every_resource(graph: Graph) -> None:
     assert all(r.parent == component.urn for r in graph if r is not component)
 
 
-def test_bucket_names_carry_account_id_and_force_destroy(graph: Graph) -> None:
+def _assert_protection(graph: Graph, protect: bool) -> None:
+    """Both data buckets protected and kept with protect_data; destroyable (emptied) without."""
+    for logical in BUCKETS:
+        bucket = graph.one(BUCKET, logical)
+        assert bucket.protect is protect, logical
+        assert bucket.get("forceDestroy") is not protect, logical
+    # the configuration resources follow their bucket; only the buckets carry the option
+    assert not any(r.protect for r in graph if r.type != BUCKET)
+
+
+def test_bucket_names_carry_account_id(graph: Graph) -> None:
     profile = load_profile(graph.env)
+    _assert_protection(graph, profile.deployment.protect_data)
     for logical in BUCKETS:
         bucket = graph.one(BUCKET, logical)
         assert bucket.get("bucket") == f"{profile.name(logical)}-{ACCOUNT_ID}"
         assert len(bucket.get("bucket")) <= 63
-        assert bucket.get("forceDestroy") is True
         assert bucket.delete_before_replace
     assert graph.outputs["transaction_log_bucket_name"] == graph.one(
         BUCKET, "transaction-logs"
@@ -186,3 +196,13 @@ def test_glacier_transition_needs_30_days_in_standard_ia() -> None:
             expiration_days=400,
             noncurrent_expiration_days=30,
         )
+
+
+@pytest.mark.parametrize("protect", [True, False])
+def test_protect_data_switches_both_buckets(
+    run_builder: Callable[..., Graph], env: str, protect: bool
+) -> None:
+    base = load_profile(env)
+    deployment = base.deployment.model_copy(update={"protect_data": protect})
+    profile = base.model_copy(update={"deployment": deployment})
+    _assert_protection(run_builder(lambda: _build(profile), env=env), protect)

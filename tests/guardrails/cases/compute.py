@@ -174,6 +174,17 @@ def _(ok: bool) -> Graph:
     return graph(*_repo(imageTagMutability="IMMUTABLE" if ok else "MUTABLE"))
 
 
+@case("compute-ecr", "every tag excluded from immutability", "ECR.2", "repo")
+def _(ok: bool) -> Graph:
+    pattern = "build-*" if ok else "*"
+    return graph(
+        *_repo(
+            imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+            imageTagMutabilityExclusionFilters=[{"filter": pattern, "filterType": "WILDCARD"}],
+        )
+    )
+
+
 @case("compute-ecr", "no scan on push", "ECR.1", "repo")
 def _(ok: bool) -> Graph:
     return graph(*_repo(imageScanningConfiguration={"scanOnPush": ok}))

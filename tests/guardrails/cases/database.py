@@ -14,8 +14,14 @@ case = registrar(CASES)
 
 
 def aurora(
-    env_instances: int = 1, params: dict[str, str] | None = None, **overrides: Any
+    env_instances: int = 1,
+    params: dict[str, str] | None = None,
+    *,
+    protect: bool = False,
+    **overrides: Any,
 ) -> list[Resource]:
+    """A cluster, its parameter group and instances; `protect` puts Pulumi's protect on the
+    cluster and instances (what `protect_data` does)."""
     inputs: dict[str, Any] = {
         "clusterIdentifier": "payment-db-dev",
         "engine": "aurora-postgresql",
@@ -39,7 +45,7 @@ def aurora(
     )
     out = [
         key(),
-        res(CLUSTER, "db", id="payment-db-dev", **inputs),
+        res(CLUSTER, "db", id="payment-db-dev", protect=protect, **inputs),
         res(
             "aws:rds/clusterParameterGroup:ClusterParameterGroup",
             "db-params",
@@ -56,6 +62,7 @@ def aurora(
                 clusterIdentifier="payment-db-dev",
                 publiclyAccessible=False,
                 availabilityZone=f"us-east-1{'abc'[i % 3]}",
+                protect=protect,
             )
         )
     return out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from guardrails.facts import CLUSTER, INSTANCE, KMS_KEY, QUEUE, SECRET, TOPIC
 from resource_graph import Graph, Resource
 from tests.guardrails.cases.base import Case, registrar
@@ -49,9 +52,24 @@ def _(ok: bool) -> Graph:
 
 @case("physical-names", "name over its limit", "DESIGN naming", "tg")
 def _(ok: bool) -> Graph:
-    suffix = "pr-1" if ok else "feature-branch-123"  # payment-api-tg-<suffix> must fit 32
+    suffix = "pr-1" if ok else "feature-branch-1234"  # payment-tg-<suffix>-<token> fits 32
     return graph(
-        res("aws:lb/targetGroup:TargetGroup", "tg", name=f"payment-api-tg-{suffix}"), suffix=suffix
+        res("aws:lb/targetGroup:TargetGroup", "tg", name=f"payment-tg-{suffix}-0a1b", dbr=False),
+        suffix=suffix,
+    )
+
+
+@case("physical-names", "in-use resource named without a token", "DESIGN naming", "tg")
+def _(ok: bool) -> Graph:
+    # A listener still forwards to the old target group: only a new name lets it be replaced.
+    name = "payment-tg-dev-0a1b" if ok else "payment-tg-dev"
+    return graph(res("aws:lb/targetGroup:TargetGroup", "tg", name=name, dbr=not ok))
+
+
+@case("physical-names", "in-use resource deleted before its replacement", "DESIGN naming", "tg")
+def _(ok: bool) -> Graph:
+    return graph(
+        res("aws:lb/targetGroup:TargetGroup", "tg", name="payment-tg-dev-0a1b", dbr=not ok)
     )
 
 
@@ -158,3 +176,106 @@ def _(ok: bool) -> Graph:
 def _(ok: bool) -> Graph:
     arn = f"arn:aws:sns:us-east-1:{ACCOUNT}:payment-events-dev"
     return graph(res(TOPIC, "events", policy=doc(deny_insecure(arn, "sns")) if ok else None))
+
+
+# ------------------------------------------------ destroyable follows the protect_data output
+
+
+def _protect_data(g: Graph, value: Any) -> Graph:
+    """The graph as a stack exporting `protect_data` (None: the output is absent)."""
+    outputs = {k: v for k, v in g.outputs.items() if k != "protect_data"}
+    return dataclasses.replace(
+        g, outputs=outputs | ({} if value is None else {"protect_data": value})
+    )
+
+
+def _kept_database(**overrides: Any) -> list[Resource]:
+    """Aurora as protect_data builds it: protected, deletion protection, final snapshot."""
+    inputs: dict[str, Any] = {
+        "deletionProtection": True,
+        "skipFinalSnapshot": False,
+        "finalSnapshotIdentifier": "payment-db-final-dev",
+        "deleteAutomatedBackups": False,
+    }
+    return aurora(env_instances=2, protect=True, **(inputs | overrides))
+
+
+def _kept_buckets(*, protect: bool = True) -> list[Resource]:
+    """The access-log and transaction-log buckets, kept (protected, not force-destroyed)."""
+    access = bucket("access-logs", "access-logs", sse="AES256")
+    data = bucket("transaction-logs", "transaction-logs", logging_target=access[0].id)
+    return [
+        dataclasses.replace(
+            r, protect=protect, inputs=dict(r.inputs) | {"forceDestroy": not protect}
+        )
+        if r.type == "aws:s3/bucket:Bucket"
+        else r
+        for r in [*access, *data]
+    ]
+
+
+@case("destroyable", "protected data without deletion protection", "DESIGN destroyable", "db")
+def _(ok: bool) -> Graph:
+    return _protect_data(graph(*_kept_database(deletionProtection=ok), *_kept_buckets()), True)
+
+
+@case("destroyable", "protected data without a final snapshot", "DESIGN destroyable", "db")
+def _(ok: bool) -> Graph:
+    resources = _kept_database(skipFinalSnapshot=not ok)
+    return _protect_data(graph(*resources, *_kept_buckets()), True)
+
+
+@case("destroyable", "protected data, instance not protected", "DESIGN destroyable", "db-1")
+def _(ok: bool) -> Graph:
+    resources = [
+        dataclasses.replace(r, protect=False) if not ok and r.name == "db-1" else r
+        for r in _kept_database()
+    ]
+    return _protect_data(graph(*resources, *_kept_buckets()), True)
+
+
+def _released(name: str, ok: bool) -> list[Resource]:
+    """The kept buckets, with bucket `name` back to destroyable (unprotected, force-destroyed)."""
+    return [
+        dataclasses.replace(b, protect=False, inputs=dict(b.inputs) | {"forceDestroy": True})
+        if not ok and b.name == name
+        else b
+        for b in _kept_buckets()
+    ]
+
+
+@case(
+    "destroyable",
+    "protected data, transaction bucket destroyable",
+    "DESIGN destroyable",
+    "transaction-logs",
+)
+def _(ok: bool) -> Graph:
+    return _protect_data(graph(*_kept_database(), *_released("transaction-logs", ok)), True)
+
+
+@case(
+    "destroyable", "protected data, audit bucket destroyable", "DESIGN destroyable", "access-logs"
+)
+def _(ok: bool) -> Graph:
+    return _protect_data(graph(*_kept_database(), *_released("access-logs", ok)), True)
+
+
+@case("destroyable", "protected data, the rest still destroys", "DESIGN destroyable", "q")
+def _(ok: bool) -> Graph:
+    resources = [*_kept_database(), *_kept_buckets(), res(QUEUE, "q", protect=not ok)]
+    return _protect_data(graph(*resources), True)
+
+
+@case("destroyable", "unprotected stack with a kept database", "DESIGN destroyable", "db")
+def _(ok: bool) -> Graph:
+    database = aurora(env_instances=2) if ok else _kept_database()
+    return _protect_data(graph(*database), False)
+
+
+@case(
+    "destroyable", "no protect_data output: destroyable", "DESIGN destroyable", "transaction-logs"
+)
+def _(ok: bool) -> Graph:
+    buckets = _kept_buckets(protect=not ok)
+    return _protect_data(graph(*aurora(), *buckets), None)

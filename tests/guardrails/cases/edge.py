@@ -93,14 +93,19 @@ ACL_ARN = f"arn:aws:wafv2:us-east-1:{ACCOUNT}:regional/webacl/payment-waf-dev/ab
 VISIBLE = {"cloudwatchMetricsEnabled": True, "sampledRequestsEnabled": True, "metricName": "m"}
 
 
-def _waf(rate: bool = True, logging: bool = True) -> list[Resource]:
-    rules: list[dict[str, Any]] = [
-        {
-            "name": "common",
-            "statement": {"managedRuleGroupStatement": {"name": "AWSManagedRulesCommonRuleSet"}},
-            "visibilityConfig": VISIBLE,
-        },
-    ]
+def _managed(group: str) -> dict[str, Any]:
+    return {
+        "name": group,
+        "statement": {"managedRuleGroupStatement": {"name": group, "vendorName": "AWS"}},
+        "overrideAction": {"none": {}},
+        "visibilityConfig": VISIBLE,
+    }
+
+
+def _waf(rate: bool = True, logging: bool = True, known_bad_inputs: bool = True) -> list[Resource]:
+    rules: list[dict[str, Any]] = [_managed("AWSManagedRulesCommonRuleSet")]
+    if known_bad_inputs:
+        rules.append(_managed("AWSManagedRulesKnownBadInputsRuleSet"))
     if rate:
         rules.append(
             {
@@ -133,6 +138,11 @@ def _waf(rate: bool = True, logging: bool = True) -> list[Resource]:
 @case("edge-waf", "no rate-based rule", "WAF.10", "waf")
 def _(ok: bool) -> Graph:
     return graph(alb(), *_waf(rate=ok))
+
+
+@case("edge-waf", "no known-bad-inputs rule group (Log4j)", "WAF.10", "waf")
+def _(ok: bool) -> Graph:
+    return graph(alb(), *_waf(known_bad_inputs=ok))
 
 
 @case("edge-waf", "no WAF logging", "WAF.11", "waf")

@@ -62,7 +62,7 @@ def _(ok: bool) -> Graph:
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 EVENTS_ARN = f"arn:aws:sns:us-east-1:{ACCOUNT}:payment-events-dev"
-TG_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/payment-api-tg-dev/abc"
+TG_ARN = f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/payment-tg-dev-0a1b/abc"
 
 
 def _alerts() -> Resource:
@@ -121,7 +121,7 @@ def _(ok: bool) -> Graph:
 
 def _api_alarms(p99: dict[str, Any]) -> list[Resource]:
     """The API's target group and service, and the six alarms they need."""
-    tg = {"TargetGroup": "targetgroup/payment-api-tg-dev/abc"}
+    tg = {"TargetGroup": "targetgroup/payment-tg-dev-0a1b/abc"}
     svc = {"ClusterName": "payment-cluster-dev", "ServiceName": "payment-api-dev"}
     elb = "AWS/ApplicationELB"
     return [

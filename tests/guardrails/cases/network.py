@@ -7,7 +7,7 @@ from typing import Any
 from guardrails.facts import EGRESS_RULE, INGRESS_RULE, LOG_GROUP, SECURITY_GROUP
 from resource_graph import Graph, Resource
 from tests.guardrails.cases.base import Case, registrar
-from tests.guardrails.synth import ACCOUNT, KEY_ARN, graph, key, res
+from tests.guardrails.synth import ACCOUNT, KEY_ARN, doc, graph, key, res
 
 CASES: list[Case] = []
 case = registrar(CASES)
@@ -185,6 +185,44 @@ def _endpoint(service: str, kind: str = "Interface") -> Resource:
 def _(ok: bool) -> Graph:
     services = ["ecr.api", "logs", "secretsmanager"] + (["ecr.dkr"] if ok else [])
     return graph(VPC, _endpoint("s3", "Gateway"), *(_endpoint(s) for s in services))
+
+
+THIS_ACCOUNT = {
+    "Sid": "ThisAccountOnly",
+    "Effect": "Allow",
+    "Principal": "*",
+    "Action": "sqs:*",
+    "Resource": "*",
+    "Condition": {
+        "StringEquals": {"aws:PrincipalAccount": ACCOUNT, "aws:ResourceAccount": ACCOUNT}
+    },
+}
+
+
+@case(
+    "network-endpoint-policies", "endpoint without a policy", "DESIGN endpoint policies", "vpce-sqs"
+)
+def _(ok: bool) -> Graph:
+    endpoint = _endpoint("sqs")
+    if ok:
+        endpoint = res(endpoint.type, endpoint.name, **endpoint.inputs, policy=doc(THIS_ACCOUNT))
+    return graph(VPC, endpoint)
+
+
+@case("network-endpoint-policies", "AWS's default full-access policy", "PCI DSS 1.3.2", "vpce-s3")
+def _(ok: bool) -> Graph:
+    # The policy AWS attaches when none is given: any principal, any action, any resource.
+    full_access: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": ["*"],
+        "Resource": "*",
+    }
+    if ok:
+        full_access["Condition"] = {"StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+    endpoint = _endpoint("s3", "Gateway")
+    policy = doc(THIS_ACCOUNT, full_access)
+    return graph(VPC, res(endpoint.type, endpoint.name, **endpoint.inputs, policy=policy))
 
 
 @case("no-nat-gateway", "NAT gateway", "DESIGN no-NAT", "nat")
