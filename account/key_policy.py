@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from payment_platform.keys import ADMIN_ACTIONS
+from payment_platform.keys import (
+    admin_statement,
+    cloudwatch_logs_statement,
+    via_services_statement,
+)
 
 Statement = dict[str, Any]
 
@@ -37,59 +41,16 @@ def key_policy(ctx: KeyContext) -> dict[str, Any]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            _admin(ctx),
-            _read_via_s3(ctx),
-            _cloudwatch_logs(ctx),
+            admin_statement(ctx),
+            # Reading the trail's log files decrypts them through S3.
+            via_services_statement(ctx, ["s3"], ["kms:Decrypt", "kms:DescribeKey"]),
+            cloudwatch_logs_statement(
+                ctx,
+                "CloudWatchLogsEncryptsTrailLogGroup",
+                {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": ctx.log_group_arn}},
+            ),
             *_cloudtrail(ctx),
         ],
-    }
-
-
-def _admin(ctx: KeyContext) -> Statement:
-    # NOTE: without the root statement KMS refuses the policy (lockout safety check) and the key
-    # could never be deleted; it holds no cryptographic action.
-    return {
-        "Sid": "AccountAdministersKey",
-        "Effect": "Allow",
-        "Principal": {"AWS": ctx.root},
-        "Action": ADMIN_ACTIONS,
-        "Resource": "*",  # in a key policy, "*" is this key
-    }
-
-
-def _read_via_s3(ctx: KeyContext) -> Statement:
-    """Reading the trail's log files decrypts them through S3, for this account's principals."""
-    return {
-        "Sid": "AccountReadsTrailLogsViaS3",
-        "Effect": "Allow",
-        "Principal": {"AWS": ctx.root},
-        "Action": ["kms:Decrypt", "kms:DescribeKey"],
-        "Resource": "*",
-        "Condition": {
-            "StringEquals": {
-                "kms:CallerAccount": ctx.account,
-                "kms:ViaService": f"s3.{ctx.region}.amazonaws.com",
-            }
-        },
-    }
-
-
-def _cloudwatch_logs(ctx: KeyContext) -> Statement:
-    # NOTE: CloudWatch Logs uses the key as the regional service principal, with the log group's
-    # ARN as encryption context; without this statement creating the encrypted group fails.
-    return {
-        "Sid": "CloudWatchLogsEncryptsTrailLogGroup",
-        "Effect": "Allow",
-        "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
-        "Action": [
-            "kms:Encrypt*",
-            "kms:Decrypt*",
-            "kms:ReEncrypt*",
-            "kms:GenerateDataKey*",
-            "kms:Describe*",
-        ],
-        "Resource": "*",
-        "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": ctx.log_group_arn}},
     }
 
 

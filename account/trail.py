@@ -29,6 +29,7 @@ from account.settings import AccountSettings
 from conventions.naming import TRANSACTION_LOG_BUCKET_PREFIX
 from payment_platform.buckets import (
     SecureBucket,
+    access_log_delivery_statement,
     arn_of,
     global_name,
     kms_encryption,
@@ -149,21 +150,9 @@ def _access_log_bucket(settings: AccountSettings, account: _Account, scope: Scop
             lifecycle_rule("expire-access-logs", expire_days=retention, noncurrent_days=retention)
         ],
         statements=[
-            {
-                # NOTE: with ACLs disabled (BucketOwnerEnforced) log delivery is granted by this
-                # policy, not by the log-delivery group ACL.
-                "Sid": "AllowS3ServerAccessLogs",
-                "Effect": "Allow",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": pulumi.Output.concat(access_arn, "/*"),
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account.id},
-                    "ArnLike": {
-                        "aws:SourceArn": arn_of(global_name(names.TRAIL_BUCKET, account.id))
-                    },
-                },
-            }
+            access_log_delivery_statement(
+                access_arn, account.id, arn_of(global_name(names.TRAIL_BUCKET, account.id))
+            )
         ],
         parent=scope.component,
     )

@@ -49,6 +49,27 @@ def tls_only_statement(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
     return deny_insecure_transport("s3:*", [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")])
 
 
+def access_log_delivery_statement(
+    access_bucket_arn: pulumi.Input[str],
+    account_id: pulumi.Input[str],
+    source_bucket_arns: pulumi.Input[str] | Sequence[pulumi.Input[str]],
+) -> dict[str, Any]:
+    """S3 server access logging of `source_bucket_arns` may write into the access-log bucket."""
+    return {
+        # NOTE: with ACLs disabled (BucketOwnerEnforced) log delivery is granted by this policy,
+        # not by the log-delivery group ACL the older documentation shows.
+        "Sid": "AllowS3ServerAccessLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": pulumi.Output.concat(access_bucket_arn, "/*"),
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": source_bucket_arns},
+        },
+    }
+
+
 def lifecycle_rule(
     rule_id: str,
     *,

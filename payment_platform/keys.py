@@ -16,7 +16,7 @@ only with source or encryption-context conditions. No statement has a wildcard p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -90,7 +90,19 @@ class Context:
         return f"arn:{self.partition}:iam::{self.account}:root"
 
 
-def _admin(ctx: Context) -> Statement:
+class KeyOwner(Protocol):
+    """What a key policy statement needs of the key's account (environment or account stack)."""
+
+    @property
+    def account(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def root(self) -> str: ...
+
+
+def admin_statement(ctx: KeyOwner) -> Statement:
+    """The account root administers the key (see ADMIN_ACTIONS); no cryptographic action."""
     return {
         "Sid": "AccountAdministersKey",
         "Effect": "Allow",
@@ -100,7 +112,10 @@ def _admin(ctx: Context) -> Statement:
     }
 
 
-def _via_services(ctx: Context, services: list[str], actions: list[str] | None = None) -> Statement:
+def via_services_statement(
+    ctx: KeyOwner, services: list[str], actions: list[str] | None = None
+) -> Statement:
+    """Account principals use the key only through the named AWS services."""
     return {
         "Sid": "AccountUsesKeyViaServices",
         "Effect": "Allow",
@@ -125,7 +140,7 @@ def data_key_policy(ctx: Context) -> dict[str, Any]:
     Manager, S3 and ECR: all used through the service on the caller's behalf.
     """
     services = ["rds", "elasticache", "secretsmanager", "s3", "ecr"]
-    return _policy([_admin(ctx), _via_services(ctx, services)])
+    return _policy([admin_statement(ctx), via_services_statement(ctx, services)])
 
 
 def messaging_key_policy(ctx: Context) -> dict[str, Any]:
@@ -133,8 +148,8 @@ def messaging_key_policy(ctx: Context) -> dict[str, Any]:
     topics = [ctx.arn("sns", ctx.profile.name(t)) for t in ("events", "alerts")]
     return _policy(
         [
-            _admin(ctx),
-            _via_services(ctx, ["sqs", "sns"]),
+            admin_statement(ctx),
+            via_services_statement(ctx, ["sqs", "sns"]),
             {
                 # SNS itself encrypts what it delivers to the encrypted subscriber queues.
                 "Sid": "SnsDeliversToEncryptedQueues",
@@ -165,6 +180,30 @@ def messaging_key_policy(ctx: Context) -> dict[str, Any]:
     )
 
 
+def cloudwatch_logs_statement(ctx: KeyOwner, sid: str, condition: Statement) -> Statement:
+    """CloudWatch Logs encrypts the log groups that `condition` names with this key.
+
+    The condition must name groups by `kms:EncryptionContext:aws:logs:arn`, which keeps the key
+    to those groups.
+    """
+    # NOTE: CloudWatch Logs uses the key as the regional service principal, and the log group's
+    # ARN is the encryption context. Without this statement, creating an encrypted group fails.
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
+        "Action": [
+            "kms:Encrypt*",
+            "kms:Decrypt*",
+            "kms:ReEncrypt*",
+            "kms:GenerateDataKey*",
+            "kms:Describe*",
+        ],
+        "Resource": "*",
+        "Condition": condition,
+    }
+
+
 def logs_key_policy(ctx: Context) -> dict[str, Any]:
     """CloudWatch Logs, for this environment's log groups only."""
     p = ctx.profile
@@ -176,24 +215,12 @@ def logs_key_policy(ctx: Context) -> dict[str, Any]:
     ]
     return _policy(
         [
-            _admin(ctx),
-            {
-                # NOTE: CloudWatch Logs uses the key as the regional service principal, and the
-                # log group's ARN is the encryption context: the condition keeps the key to this
-                # environment's groups. Without this statement, creating an encrypted group fails.
-                "Sid": "CloudWatchLogsEncryptsThisEnvironmentsGroups",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{ctx.region}.amazonaws.com"},
-                "Action": [
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                "Resource": "*",
-                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": groups}},
-            },
+            admin_statement(ctx),
+            cloudwatch_logs_statement(
+                ctx,
+                "CloudWatchLogsEncryptsThisEnvironmentsGroups",
+                {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": groups}},
+            ),
         ]
     )
 

@@ -29,6 +29,7 @@ import pulumi_aws as aws
 from config import Profile
 from payment_platform.buckets import (
     SecureBucket,
+    access_log_delivery_statement,
     arn_of,
     global_name,
     kms_encryption,
@@ -100,21 +101,7 @@ def _access_log_bucket(
                 noncurrent_days=profile.storage.noncurrent_expiration_days,
             )
         ],
-        statements=[
-            {
-                # NOTE: with ACLs disabled (BucketOwnerEnforced) log delivery is granted by this
-                # policy, not by the log-delivery group ACL the older documentation shows.
-                "Sid": "AllowS3ServerAccessLogs",
-                "Effect": "Allow",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": pulumi.Output.concat(access_arn, "/*"),
-                "Condition": {
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                    "ArnLike": {"aws:SourceArn": source_arns},
-                },
-            }
-        ],
+        statements=[access_log_delivery_statement(access_arn, account_id, source_arns)],
         parent=scope.component,
         protect=profile.deployment.protect_data,
     )

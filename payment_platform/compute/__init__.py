@@ -32,7 +32,6 @@ from payment_platform.component import component_scope
 from payment_platform.compute.autoscaling import autoscaling
 from payment_platform.compute.image import (
     APP_DIR,
-    BUILD_TAG_PREFIX,
     CONTEXT,
     DOCKERFILE,
     IGNORED_PARTS,
@@ -70,7 +69,6 @@ __all__ = [
     "API_CONTAINER",
     "APP_DIR",
     "APP_USER",
-    "BUILD_TAG_PREFIX",
     "CONTEXT",
     "DEPLOY_MAX_PERCENT",
     "DEPLOY_MIN_HEALTHY_PERCENT",

@@ -30,9 +30,6 @@ from payment_platform.keys import KeysOutputs
 CONTEXT = "app"
 DOCKERFILE = "app/Dockerfile"
 APP_DIR = Path(__file__).resolve().parents[2] / CONTEXT
-# The tags this program pushes: `build-<content hash>`. They are the only mutable tags of the
-# repository; every other tag (a CI pipeline's release tags) stays immutable.
-BUILD_TAG_PREFIX = IMAGE_BUILD_TAG_PREFIX
 # Local caches that must never reach an image (app/.dockerignore should list them too).
 IGNORED_PARTS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 IGNORED_SUFFIXES = frozenset({".pyc", ".pyo"})
@@ -66,7 +63,7 @@ def image_tag(context_dir: Path = APP_DIR) -> str:
         digest.update(path.relative_to(context_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     # offline/snapshot.py normalises the hex part so snapshots ignore app/ edits.
-    return BUILD_TAG_PREFIX + digest.hexdigest()[:16]
+    return IMAGE_BUILD_TAG_PREFIX + digest.hexdigest()[:16]
 
 
 def repository_arn_from_uri(image_uri: str) -> str:
@@ -104,7 +101,7 @@ def _repository(profile: Profile, keys: KeysOutputs, scope: Scope) -> aws.ecr.Re
         image_tag_mutability="IMMUTABLE_WITH_EXCLUSION",
         image_tag_mutability_exclusion_filters=[
             aws.ecr.RepositoryImageTagMutabilityExclusionFilterArgs(
-                filter=f"{BUILD_TAG_PREFIX}*", filter_type="WILDCARD"
+                filter=f"{IMAGE_BUILD_TAG_PREFIX}*", filter_type="WILDCARD"
             )
         ],
         image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(

@@ -568,6 +568,7 @@ class Kit:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self.free_port = free_port
+        self.wait_for_port = wait_for_port
 
     def aws(self, service: str) -> Any:
         return aws(self.endpoint, service)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from payment_app import healthcheck
@@ -25,29 +25,10 @@ class Served:
     env: dict[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API exited early with code {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"the API did not listen on {port} within {timeout}s")
-
-
 @pytest.fixture(scope="module")
-def served(env: dict[str, str]) -> Iterator[Served]:
+def served(env: dict[str, str], kit: Any) -> Iterator[Served]:
     """`python -m payment_app.api` with PORT, HEALTH_CHECK_PATH and ALB_IDLE_TIMEOUT_SECONDS set."""
-    port = _free_port()
+    port = kit.free_port()
     task_env = {
         **env,
         "PORT": str(port),
@@ -63,7 +44,7 @@ def served(env: dict[str, str]) -> Iterator[Served]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for_port(port, proc)
+        kit.wait_for_port(port, proc)
         yield Served(port, task_env)
     finally:
         proc.terminate()

@@ -13,6 +13,7 @@ import pytest
 
 import config
 from config import Profile
+from conventions import naming
 from offline.mocks import ACCOUNT_ID, REGION
 from offline.recorder import ROOT, stack_config
 from payment_platform import compute
@@ -129,7 +130,7 @@ def test_repository_hardening_and_lifecycle(graph_of, profile):
     # under an unchanged build tag (after a refresh dropped the image) may move the label.
     assert repo.inputs["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
     (exclusion,) = repo.inputs["imageTagMutabilityExclusionFilters"]
-    assert exclusion == {"filter": f"{compute.BUILD_TAG_PREFIX}*", "filterType": "WILDCARD"}
+    assert exclusion == {"filter": f"{naming.IMAGE_BUILD_TAG_PREFIX}*", "filterType": "WILDCARD"}
     assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo.inputs["encryptionConfigurations"] == [
         {"encryptionType": "KMS", "kmsKey": fakes.DATA_KEY_ARN}
@@ -152,7 +153,7 @@ def test_image_built_from_app_and_pinned_by_digest(graph_of, profile):
     assert image.inputs["push"] is True
     assert image.inputs["tags"] == [f"{repo_url}:{compute.image_tag()}"]
     # The tag the program pushes is one the repository lets move.
-    assert compute.image_tag().startswith(compute.BUILD_TAG_PREFIX)
+    assert compute.image_tag().startswith(naming.IMAGE_BUILD_TAG_PREFIX)
     (registry,) = image.inputs["registries"]
     assert registry["address"] == repo_url.split("/")[0]
     assert registry["username"] == "AWS"
@@ -175,7 +176,7 @@ def test_image_tag_follows_content(tmp_path: Path):
     (tmp_path / "pkg" / "a.py").write_text("print(1)\n")
     first = compute.image_tag(tmp_path)
     # a valid Docker tag, normalised in snapshots, among the repository's mutable build tags
-    assert re.fullmatch(re.escape(compute.BUILD_TAG_PREFIX) + r"[0-9a-f]{16}", first)
+    assert re.fullmatch(re.escape(naming.IMAGE_BUILD_TAG_PREFIX) + r"[0-9a-f]{16}", first)
     assert compute.image_tag(tmp_path) == first
     (tmp_path / "pkg" / "__pycache__").mkdir()
     (tmp_path / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
