@@ -31,6 +31,12 @@ from payment_platform.security import SecurityOutputs
 ENGINE = "redis"
 ENGINE_VERSION = "7.1"
 PORT = 6379
+# The ElastiCache user the API and worker connect as (IAM authentication): only the `payment:`
+# keys the status cache uses, only GET/SET/DEL and PING (the client's health check). No
+# connection or admin commands (CLIENT KILL, CONFIG, FLUSHALL, KEYS ...) and no pub/sub
+# commands (so channel permissions are moot).
+# tests/app runs the service against a real Redis ACL user with exactly this string.
+APP_ACCESS_STRING = "on ~payment:* -@all +get +set +del +ping"
 # Redis AUTH tokens: 16 to 128 printable characters; letters and digits only avoids the
 # characters AUTH forbids (space, ", /, @) and any quoting problem in clients.
 AUTH_TOKEN_LENGTH = 64

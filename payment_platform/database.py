@@ -39,6 +39,9 @@ ENGINE = aws.rds.EngineType.AURORA_POSTGRESQL  # "aurora-postgresql"
 # config.profile.SUPPORTED_ENGINE_VERSIONS: minors that support Serverless v2 with 0 ACU, so dev
 # can pause while prod keeps a floor). The parameter group family follows its major.
 PORT = 5432
+# The PostgreSQL role the API and worker log in as, with an IAM token (the migrations create it
+# and GRANT rds_iam); it owns nothing and can only read and write the service's tables.
+APP_DB_USER = "payment_app"
 INSTANCE_CLASS = "db.serverless"
 # Performance Insights' free tier: 7 days of history.
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
