@@ -41,6 +41,12 @@ NAMES: dict[str, NameRule] = {
     "tg": NameRule("aws.lb.TargetGroup name (+ replacement token)", 32 - REPLACEMENT_TOKEN),
     "cache": NameRule("aws.elasticache.ReplicationGroup replication_group_id", 40),
     "cache-subnets": NameRule("aws.elasticache.SubnetGroup name", 255),
+    # NOTE: the ElastiCache API gives user and user group ids a pattern ([a-zA-Z][a-zA-Z0-9-]*,
+    # user group ids stored lowercase) but no length; they are held to the replication group
+    # id's 40, the shortest documented ElastiCache id limit.
+    "cache-app": NameRule("aws.elasticache.User user_id = user_name (IAM)", 40),
+    "cache-default": NameRule("aws.elasticache.User user_id (the switched-off default)", 40),
+    "cache-users": NameRule("aws.elasticache.UserGroup user_group_id", 40),
     "db": NameRule("aws.rds.Cluster cluster_identifier", 63),
     "db-subnets": NameRule("aws.rds.SubnetGroup name", 255),
     "db-params": NameRule(
@@ -89,7 +95,6 @@ NAMES: dict[str, NameRule] = {
     "alb-logs": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
     "access-logs": NameRule("aws.s3.Bucket bucket (+ account id)", 63 - 13),
     "db-credentials": NameRule("aws.secretsmanager.Secret name", 512),
-    "cache-auth": NameRule("aws.secretsmanager.Secret name", 512),
     "data-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),
     "messaging-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),
     "logs-key": NameRule("aws.kms.Alias name (after 'alias/')", 250),

@@ -107,10 +107,6 @@ def _access_log_bucket(graph: Graph, resource: Resource, entry: str) -> bool:
     return facts.bucket_name(resource) in targets and _on_sse_s3(graph, resource)
 
 
-def _cache_auth_secret(graph: Graph, resource: Resource, entry: str) -> bool:
-    return str(resource.get("name") or "").startswith(f"payment-cache-auth-{graph.suffix}")
-
-
 DESTROYABLE = "every environment must destroy cleanly (DESIGN: no deletion protection, no retain)"
 
 WAIVERS: tuple[Waiver, ...] = (
@@ -165,15 +161,6 @@ WAIVERS: tuple[Waiver, ...] = (
         ("S3.17",),
         "S3 server access logging cannot deliver to a bucket whose default encryption is SSE-KMS",
         _access_log_bucket,
-    ),
-    Waiver(
-        "cache-auth-secret-rotation",
-        "secrets",
-        ("SecretsManager.1", "SecretsManager.4"),
-        "Secrets Manager has no managed rotation for an ElastiCache AUTH token: rotating needs a "
-        "custom Lambda that calls ModifyReplicationGroup with the ROTATE strategy; the token "
-        "changes with the secret on `pulumi up`",
-        _cache_auth_secret,
     ),
 )
 

@@ -195,6 +195,19 @@ def _replication_group(name: str, inputs: dict[str, Any], rid: str) -> tuple[str
     }
 
 
+def _elasticache_user(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
+    # The id is the user id; the ARN names it after "user:" (not "user/").
+    ident = inputs.get("userId") or name
+    return ident, {"arn": _arn("elasticache", f"user:{ident}")}
+
+
+def _elasticache_user_group(
+    name: str, inputs: dict[str, Any], rid: str
+) -> tuple[str, dict[str, Any]]:
+    ident = inputs.get("userGroupId") or name
+    return ident, {"arn": _arn("elasticache", f"usergroup:{ident}")}
+
+
 def _ecr_repository(name: str, inputs: dict[str, Any], rid: str) -> tuple[str, dict[str, Any]]:
     repo = inputs.get("name") or name
     return repo, {
@@ -350,6 +363,8 @@ _STATE: dict[str, Any] = {
     "aws:rds/cluster:Cluster": _rds_cluster,
     "aws:rds/clusterInstance:ClusterInstance": _rds_instance,
     "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
+    "aws:elasticache/user:User": _elasticache_user,
+    "aws:elasticache/userGroup:UserGroup": _elasticache_user_group,
     "aws:ecr/repository:Repository": _ecr_repository,
     "docker-build:index:Image": _docker_image,
     "random:index/randomPassword:RandomPassword": _random_password,

@@ -1,14 +1,16 @@
-"""ElastiCache Redis replication group with an AUTH token in Secrets Manager.
+"""ElastiCache Redis replication group whose clients authenticate with IAM, not a password.
 
 Creates, under one `payment:cache:Cache` component:
 - an ElastiCache subnet group on the private subnets (ElastiCache.7: not the default group);
-- the AUTH token: a random password, stored as a plain string in a Secrets Manager secret on
-  the data key (the tasks receive it through ECS `secrets`, never in clear);
-- the replication group: Redis, encrypted at rest on the data key and in transit (TLS required),
-  AUTH token, `1 + replica_count` nodes spread over the AZs with automatic failover and
-  multi-AZ exactly when replicas exist, daily snapshots, minor version upgrades, slow and engine
-  logs delivered as JSON to the pre-created CloudWatch log groups; modifications are applied at
-  once or in the maintenance window as `profile.cache.apply_immediately` says.
+- the service's ElastiCache user (authentication mode IAM, user id = user name, the access string
+  `APP_ACCESS_STRING`), a replacement `default` user that is switched off, and the user group
+  holding both: no password exists, so none can leak, expire or need rotating;
+- the replication group: Redis, encrypted at rest on the data key and in transit (TLS required,
+  which IAM authentication needs), on that user group, `1 + replica_count` nodes spread over
+  the AZs with automatic failover and multi-AZ exactly when replicas exist, daily snapshots,
+  minor version upgrades, slow and engine logs delivered as JSON to the pre-created CloudWatch
+  log groups; modifications are applied at once or in the maintenance window as
+  `profile.cache.apply_immediately` says.
 
 No parameter group: the replication group uses ElastiCache's default group for its engine.
 """
@@ -19,7 +21,6 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
 from config import Profile
 from payment_platform.component import Scope, component_scope
@@ -37,34 +38,35 @@ PORT = 6379
 # commands (so channel permissions are moot).
 # tests/app runs the service against a real Redis ACL user with exactly this string.
 APP_ACCESS_STRING = "on ~payment:* -@all +get +set +del +ping"
-# Redis AUTH tokens: 16 to 128 printable characters; letters and digits only avoids the
-# characters AUTH forbids (space, ", /, @) and any quoting problem in clients.
-AUTH_TOKEN_LENGTH = 64
+# NOTE: every user group must contain a user named "default" (CreateUserGroup: "A user named
+# default must be included"), and that user is what a client gets without AUTH. Ours is a new
+# user under that name, switched off and allowed no command, so only the IAM user can connect.
+DEFAULT_USER_NAME = "default"
+DEFAULT_ACCESS_STRING = "off -@all"
 
 
 @dataclass(frozen=True)
 class CacheOutputs:
-    """Where the tasks reach Redis and the secret that authenticates them.
+    """Where the tasks reach Redis, and who they connect as.
 
     Attributes:
-        replication_group_id: Id of the replication group (alarm dimension).
+        replication_group_id: Id of the replication group (alarm dimension; the host name an
+            IAM token is signed for).
+        replication_group_arn: ARN of the replication group (`elasticache:Connect`).
         primary_endpoint: Address of the primary node (writes).
         reader_endpoint: Address that spreads reads over the replicas.
         port: The Redis port (TLS).
-        auth_secret_arn: ARN of the AUTH token secret, handed on once the token is stored.
+        app_user_id: The service's ElastiCache user (its id, which is also its user name).
+        app_user_arn: ARN of that user (`elasticache:Connect`).
     """
 
     replication_group_id: pulumi.Output[str]
+    replication_group_arn: pulumi.Output[str]
     primary_endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
     port: int
-    auth_secret_arn: pulumi.Output[str]
-
-
-@dataclass(frozen=True)
-class _AuthToken:
-    token: pulumi.Output[str]
-    secret_arn: pulumi.Output[str]
+    app_user_id: pulumi.Output[str]
+    app_user_arn: pulumi.Output[str]
 
 
 def build(
@@ -74,7 +76,7 @@ def build(
     network: NetworkOutputs,
     security: SecurityOutputs,
 ) -> CacheOutputs:
-    """Subnet group, AUTH token secret, then the encrypted replication group."""
+    """Subnet group, users and user group, then the encrypted replication group."""
     scope = component_scope("cache")
     subnet_group = aws.elasticache.SubnetGroup(
         "cache-subnets",
@@ -83,48 +85,65 @@ def build(
         subnet_ids=network.private_subnet_ids,
         opts=scope.named,
     )
-    auth = _auth_token(profile, keys, scope)
+    app_user = _app_user(profile, scope)
+    users = _user_group(profile, app_user, scope)
     group = _replication_group(
-        profile, keys, logs, network, security, subnet_group.name, auth.token, scope
+        profile, keys, logs, network, security, subnet_group.name, users.user_group_id, scope
     )
     return scope.finish(
         CacheOutputs(
             replication_group_id=group.id,
+            replication_group_arn=group.arn,
             primary_endpoint=group.primary_endpoint_address,
             reader_endpoint=group.reader_endpoint_address,
             port=PORT,
-            auth_secret_arn=auth.secret_arn,
+            app_user_id=app_user.user_id,
+            app_user_arn=app_user.arn,
         )
     )
 
 
-def _auth_token(profile: Profile, keys: KeysOutputs, scope: Scope) -> _AuthToken:
-    """A random AUTH token, stored in a Secrets Manager secret on the data key."""
-    token = random.RandomPassword(
-        "cache-auth-token", length=AUTH_TOKEN_LENGTH, special=False, opts=scope.child
-    )
-    # NOTE: automatic rotation is deliberately not configured for this secret (SecretsManager.4
-    # waiver): a new AUTH token only works after a coordinated ModifyReplicationGroup with
-    # --auth-token-update-strategy ROTATE (old and new tokens both valid), a task restart, then
-    # SET; a Lambda rotating the secret alone would lock the service out. docs/operations.md
-    # describes the procedure. The database secret is RDS-managed and RDS rotates it.
-    secret = aws.secretsmanager.Secret(
-        "cache-auth",
-        name=profile.name("cache-auth"),
-        description="Redis AUTH token for the payment cache",
-        kms_key_id=keys.data_key_arn,
-        # NOTE: a recovery window would keep the name reserved after destroy and block the next
-        # deployment of the same environment.
-        recovery_window_in_days=0,
+def _app_user(profile: Profile, scope: Scope) -> aws.elasticache.User:
+    """The user the API and worker connect as, with an IAM token signed by their task role."""
+    user_id = profile.name("cache-app")
+    # NOTE: IAM authentication (Redis OSS 7+, in-transit encryption on) needs a user whose
+    # authentication mode is "iam" and whose user id and user name are identical; a client sends
+    # AUTH <user> <SigV4 token valid 15 minutes>, and the caller needs elasticache:Connect on
+    # both the replication group and the user. An IAM-authenticated connection is closed after
+    # 12 hours; the app reconnects with a fresh token. (ElastiCache User Guide, "Authenticating
+    # with IAM": https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth-iam.html)
+    return aws.elasticache.User(
+        "cache-app-user",
+        user_id=user_id,
+        user_name=user_id,
+        engine=ENGINE,
+        access_string=APP_ACCESS_STRING,
+        authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="iam"),
         opts=scope.named,
     )
-    version = aws.secretsmanager.SecretVersion(
-        "cache-auth-value", secret_id=secret.id, secret_string=token.result, opts=scope.child
+
+
+def _user_group(
+    profile: Profile, app_user: aws.elasticache.User, scope: Scope
+) -> aws.elasticache.UserGroup:
+    """The switched-off `default` user and the service's user, the only ones the cache knows."""
+    default_user = aws.elasticache.User(
+        "cache-default-user",
+        user_id=profile.name("cache-default"),
+        user_name=DEFAULT_USER_NAME,
+        engine=ENGINE,
+        access_string=DEFAULT_ACCESS_STRING,
+        # "off" refuses every login; CreateUser still wants an authentication mode.
+        authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="no-password-required"),
+        opts=scope.named,
     )
-    # The ARN is handed on only once the token is stored, so tasks never start on an empty
-    # secret.
-    secret_arn = pulumi.Output.all(secret.arn, version.id).apply(lambda a: str(a[0]))
-    return _AuthToken(token=token.result, secret_arn=secret_arn)
+    return aws.elasticache.UserGroup(
+        "cache-users",
+        user_group_id=profile.name("cache-users"),
+        engine=ENGINE,
+        user_ids=[default_user.user_id, app_user.user_id],
+        opts=scope.named,
+    )
 
 
 def _replication_group(
@@ -134,7 +153,7 @@ def _replication_group(
     network: NetworkOutputs,
     security: SecurityOutputs,
     subnet_group_name: pulumi.Output[str],
-    auth_token: pulumi.Output[str],
+    user_group_id: pulumi.Output[str],
     scope: Scope,
 ) -> aws.elasticache.ReplicationGroup:
     """Redis across the AZs: encrypted at rest and in transit, failover when replicated."""
@@ -144,10 +163,9 @@ def _replication_group(
     azs = network.availability_zones
     # NOTE: ElastiCache replication group ids: at most 40 characters, lowercase (AWS lowercases
     # them itself, so a mixed-case id would show a diff forever); the profile checks the length.
-    # NOTE: turning transit encryption on for an existing group, or changing the AUTH token,
-    # can replace the group. transit_encryption_mode "required" is set from the start (the
-    # "preferred" step exists only for in-place migration), and a token change is applied with
-    # auth_token_update_strategy ROTATE so the old token keeps working until tasks restart.
+    # NOTE: turning transit encryption on for an existing group can replace the group.
+    # transit_encryption_mode "required" is set from the start (the "preferred" step exists only
+    # for in-place migration). Clients authenticate through the user group (no AUTH token).
     return aws.elasticache.ReplicationGroup(
         "cache",
         replication_group_id=profile.name("cache"),
@@ -164,8 +182,7 @@ def _replication_group(
         kms_key_id=keys.data_key_arn,
         transit_encryption_enabled=True,
         transit_encryption_mode="required",
-        auth_token=auth_token,
-        auth_token_update_strategy="ROTATE",
+        user_group_ids=[user_group_id],
         # Failover needs a replica to promote; multi-AZ needs failover.
         automatic_failover_enabled=replicated,
         multi_az_enabled=replicated,

@@ -65,7 +65,11 @@ class DatabaseOutputs:
         port: The PostgreSQL port.
         database_name: Name of the application database.
         master_username: The master user's name (not the default `postgres`).
-        master_secret_arn: ARN of the RDS-managed master secret, on the data key.
+        master_secret_arn: ARN of the RDS-managed master secret, on the data key. Only the
+            migrations use it, fetching it when they run; no task definition injects it.
+        app_username: The PostgreSQL role the API and worker log in as (IAM authentication).
+        app_user_arn: The `rds-db:connect` resource of that role on this cluster:
+            `arn:aws:rds-db:<region>:<account>:dbuser:<cluster resource id>/<role>`.
         instance_identifiers: Identifiers of the writer and readers, writer first.
     """
 
@@ -78,6 +82,8 @@ class DatabaseOutputs:
     database_name: str
     master_username: str
     master_secret_arn: pulumi.Output[str]
+    app_username: str
+    app_user_arn: pulumi.Output[str]
     instance_identifiers: list[pulumi.Output[str]]
 
 
@@ -95,6 +101,27 @@ def parameter_family(engine_version: str) -> str:
     A family holds one major version, so a major upgrade is a new family (and a new group).
     """
     return f"{ENGINE.value}{engine_version.split('.', 1)[0]}"
+
+
+def dbuser_arn(cluster_resource_id: pulumi.Input[str], username: str) -> pulumi.Output[str]:
+    """The exact resource `rds-db:connect` grants: one database role on one cluster.
+
+    The cluster is named by its resource id (`cluster-...`), not its identifier, so a cluster
+    recreated under the same name is a different resource. (Aurora User Guide, "Creating and
+    using an IAM policy for IAM database access".)
+    """
+    caller = aws.get_caller_identity_output()
+    region = aws.get_region_output()
+    return pulumi.Output.concat(
+        "arn:aws:rds-db:",
+        region.region,
+        ":",
+        caller.account_id,
+        ":dbuser:",
+        cluster_resource_id,
+        "/",
+        username,
+    )
 
 
 def _scaling(profile: Profile) -> aws.rds.ClusterServerlessv2ScalingConfigurationArgs:
@@ -142,6 +169,8 @@ def build(
             database_name=db.database_name,
             master_username=db.master_username,
             master_secret_arn=cluster.master_user_secrets.apply(lambda s: s[0].secret_arn or ""),
+            app_username=APP_DB_USER,
+            app_user_arn=dbuser_arn(cluster.cluster_resource_id, APP_DB_USER),
             instance_identifiers=[instance.identifier for instance in instances],
         )
     )

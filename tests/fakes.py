@@ -119,18 +119,23 @@ def storage(profile: Profile) -> StorageOutputs:
     )
 
 
+DB_CLUSTER_RESOURCE_ID = "cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
 def database(profile: Profile) -> DatabaseOutputs:
     ident = profile.name("db")
     return DatabaseOutputs(
         cluster_arn=_o(_arn("rds", f"cluster:{ident}")),
         cluster_identifier=_o(ident),
-        cluster_resource_id=_o("cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+        cluster_resource_id=_o(DB_CLUSTER_RESOURCE_ID),
         writer_endpoint=_o(f"{ident}.cluster-abc.{REGION}.rds.amazonaws.com"),
         reader_endpoint=_o(f"{ident}.cluster-ro-abc.{REGION}.rds.amazonaws.com"),
         port=5432,
         database_name=profile.database.database_name,
         master_username=profile.database.master_username,
         master_secret_arn=_o(_arn("secretsmanager", "secret:rds!cluster-abc-AbCdEf")),
+        app_username="payment_app",
+        app_user_arn=_o(_arn("rds-db", f"dbuser:{DB_CLUSTER_RESOURCE_ID}/payment_app")),
         instance_identifiers=[
             _o(f"{profile.name('db-instance')}-{i}")
             for i in range(1 + profile.database.reader_count)
@@ -142,10 +147,12 @@ def cache(profile: Profile) -> CacheOutputs:
     ident = profile.name("cache")
     return CacheOutputs(
         replication_group_id=_o(ident),
+        replication_group_arn=_o(_arn("elasticache", f"replicationgroup:{ident}")),
         primary_endpoint=_o(f"master.{ident}.abc.use1.cache.amazonaws.com"),
         reader_endpoint=_o(f"replica.{ident}.abc.use1.cache.amazonaws.com"),
         port=6379,
-        auth_secret_arn=_o(_arn("secretsmanager", f"secret:{profile.name('cache-auth')}-AbCdEf")),
+        app_user_id=_o(profile.name("cache-app")),
+        app_user_arn=_o(_arn("elasticache", f"user:{profile.name('cache-app')}")),
     )
 
 

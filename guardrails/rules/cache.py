@@ -1,27 +1,31 @@
 """Cache rules: the Redis replication group.
 
-- `cache-encryption`: at rest on the customer key; an AUTH token or user group (in transit:
-  `tls-in-transit` in `guardrails.rules.design`).
+- `cache-encryption`: at rest on the customer key (in transit: `tls-in-transit` in
+  `guardrails.rules.design`).
+- `cache-iam-auth`: clients authenticate with IAM through a user group: no AUTH token (a static
+  password nothing rotates), the group's `default` user switched off, every other user IAM.
 - `cache-resilience`: failover and multi-AZ with replicas, backups, minor upgrades, its own
   subnet group.
 """
 
 from __future__ import annotations
 
-from guardrails.facts import REPLICATION_GROUP, has_replicas
+from guardrails.facts import REPLICATION_GROUP, as_list, has_replicas
 from guardrails.model import Violation
 from guardrails.rules.base import Findings, is_true, on_cmk, rule
 from resource_graph import Graph, Resource
 
+USER = "aws:elasticache/user:User"
+USER_GROUP = "aws:elasticache/userGroup:UserGroup"
+
 
 @rule(
     "cache-encryption",
-    "Redis at rest on the customer key; AUTH token (in transit: tls-in-transit)",
+    "Redis at rest on the customer key (in transit: tls-in-transit)",
     "ElastiCache.4",
-    "ElastiCache.6",
 )
 def cache_encryption(graph: Graph) -> list[Violation]:
-    """Cached payment state is encrypted on disk and served only to clients that authenticate."""
+    """Cached payment state is encrypted on disk with a key we control."""
     f = Findings("cache-encryption")
     for group in graph.of_type(REPLICATION_GROUP):
         f.require(
@@ -30,12 +34,44 @@ def cache_encryption(graph: Graph) -> list[Violation]:
             "not encrypted at rest with the customer key",
             "ElastiCache.4",
         )
-        f.require(
-            bool(group.get("authToken") or group.get("authTokenWo") or group.get("userGroupIds")),
-            group,
-            "no AUTH token or user group",
-            "ElastiCache.6",
-        )
+    return f.items
+
+
+def _user_problem(user: Resource) -> str | None:
+    """Why a user in the cache's group could log in without an IAM token, or None."""
+    mode = str((user.get("authenticationMode") or {}).get("type") or "")
+    access = str(user.get("accessString") or "").split()
+    if user.get("userName") == "default":
+        return None if access[:1] == ["off"] else "its default user is not switched off"
+    if mode != "iam" or user.get("passwords") or user.get("noPasswordRequired"):
+        return f"user {user.get('userName')} does not authenticate with IAM ({mode or 'password'})"
+    return None
+
+
+@rule(
+    "cache-iam-auth",
+    "Redis clients authenticate with IAM through a user group; no AUTH token; default user off",
+    "ElastiCache.6",
+    "PCI DSS 8.6.2",
+)
+def cache_iam_auth(graph: Graph) -> list[Violation]:
+    """No password for the cache exists: nothing to leak, to expire, or to forget to rotate."""
+    f = Findings("cache-iam-auth")
+    groups = {g.id: g for g in graph.of_type(USER_GROUP)}
+    users = {u.id: u for u in graph.of_type(USER)}
+    for group in graph.of_type(REPLICATION_GROUP):
+        if group.get("authToken") or group.get("authTokenWo"):
+            f.add(group, "has a static AUTH token", "ElastiCache.6", "PCI DSS 8.6.2")
+        ids = [str(i) for i in as_list(group.get("userGroupIds"))]
+        if not ids or any(i not in groups for i in ids):
+            f.add(group, "not on a user group of this stack", "ElastiCache.6")
+            continue
+        members = [str(u) for g in ids for u in as_list(groups[g].get("userIds"))]
+        for member in members:
+            user = users.get(member)
+            problem = "user not defined in this stack" if user is None else _user_problem(user)
+            if problem:
+                f.add(group, f"{problem} ({member})", "ElastiCache.6", "PCI DSS 8.6.2")
     return f.items
 
 

@@ -4,6 +4,8 @@
 - `compute-containers`: no privileged container, no host PID, read-only root, non-root user,
   every Linux capability dropped.
 - `compute-secrets-logging`: credentials only through `secrets`; logs to CloudWatch.
+- `compute-data-credentials`: no task definition injects a database or cache password; a
+  container that reaches the database or the cache authenticates with IAM.
 - `compute-roles-network`: separate task and execution roles; no public IP; Fargate LATEST.
 - `compute-ecr`: scan on push, immutable tags, lifecycle policy, customer key, no open policy.
 - `compute-deployments`: a failed deployment rolls back; autoscaling, not `up`, owns the count.
@@ -151,6 +153,57 @@ def compute_secrets_logging(graph: Graph) -> list[Violation]:
                 f"container {name} logs with {driver}, not awslogs",
                 "ECS.9",
             )
+    return f.items
+
+
+# What names a database or cache password when injected through `secrets` or set in plain text.
+DATA_CREDENTIAL = re.compile(r"^(DB|PG|POSTGRES|DATABASE|REDIS|CACHE)_|^(PGPASSWORD)$", re.I)
+# RDS-managed master secrets are named "rds!cluster-..." or "rds!db-...".
+RDS_MANAGED_SECRET = re.compile(r":secret:rds!")
+# The authentication mode each data store's client is told to use, and the host that says it
+# connects at all.
+IAM_AUTH_SETTINGS = {"DB_HOST": "DB_AUTH", "REDIS_HOST": "REDIS_AUTH"}
+
+
+def _data_credential_problems(container: dict[str, Any]) -> list[str]:
+    """What in one container hands it a database or cache password instead of an IAM token."""
+    problems: list[str] = []
+    for secret in as_list(container.get("secrets")):
+        key, source = str(secret.get("name", "")), str(secret.get("valueFrom", ""))
+        if DATA_CREDENTIAL.search(key) or RDS_MANAGED_SECRET.search(source):
+            problems.append(f"injects {key} from {source or 'a secret'} at start")
+    env = {
+        str(e.get("name", "")): str(e.get("value", ""))
+        for e in as_list(container.get("environment"))
+    }
+    for key, value in env.items():
+        if DATA_CREDENTIAL.search(key) and CREDENTIAL.search(key) and not POINTER.search(key):
+            problems.append(f"sets {key} in plain text")
+        if key.endswith("_ARN") and RDS_MANAGED_SECRET.search(value) and "MIGRATION" not in key:
+            problems.append(f"hands {key} (the master secret) to code other than the migrations")
+    for host, mode in IAM_AUTH_SETTINGS.items():
+        if host in env and env.get(mode) != "iam":
+            problems.append(f"reaches {host} without {mode}=iam ({env.get(mode, 'unset')})")
+    return problems
+
+
+@rule(
+    "compute-data-credentials",
+    "No database or cache password in any task definition; IAM authentication to both",
+    "ECS.8",
+    "PCI DSS 8.6.2",
+)
+def compute_data_credentials(graph: Graph) -> list[Violation]:
+    """A credential injected at start goes stale when it rotates, and can leak from the task.
+
+    The service signs a short-lived IAM token for every new connection instead; only the
+    migrations may be pointed at the master secret, by ARN, and they read it when they run.
+    """
+    f = Findings("compute-data-credentials")
+    for td in graph.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        for c in facts.container_definitions(td):
+            for problem in _data_credential_problems(c):
+                f.add(td, f"container {c.get('name')} {problem}", "ECS.8", "PCI DSS 8.6.2")
     return f.items
 
 

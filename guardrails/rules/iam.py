@@ -9,6 +9,9 @@
   - resource policies: no Allow on `*` or with NotAction;
   - key policies: `kms:*` only for the account root;
   - execution roles: `kms:Decrypt` only through a named service (`kms:ViaService`).
+- `iam-data-connect`: every grant of `rds-db:connect` or `elasticache:Connect` (directly or
+  through a wildcard action) names exact ARNs of this stack: one database role on one cluster
+  (by its resource id), the replication group and the user of this stack's cache.
 """
 
 from __future__ import annotations
@@ -223,4 +226,80 @@ def iam_policies(graph: Graph) -> list[Violation]:
     _resource_policies(f, graph)
     _key_policies(f, graph)
     _execution_roles(f, graph)
+    return f.items
+
+
+DATA_CONNECT_ACTIONS = ("rds-db:connect", "elasticache:connect")
+DBUSER_ARN = re.compile(
+    r"^arn:aws:rds-db:[a-z0-9-]+:\d{12}:dbuser:(?P<cluster>cluster-[A-Z0-9]+)/(?P<user>[a-z_][a-z0-9_]*)$"
+)
+CACHE_ARN = re.compile(
+    r"^arn:aws:elasticache:[a-z0-9-]+:\d{12}:(?P<kind>replicationgroup|user):(?P<id>[a-z][a-z0-9-]*)$"
+)
+
+
+def _grants_data_connect(statement: dict[str, Any]) -> list[str]:
+    """The data-connect actions an Allow statement grants, wildcards included."""
+    if statement.get("Effect") != "Allow":
+        return []
+    actions = [str(a).lower() for a in as_list(statement.get("Action"))]
+    return [
+        wanted
+        for wanted in DATA_CONNECT_ACTIONS
+        if any(a in ("*", wanted, wanted.split(":")[0] + ":*") for a in actions)
+    ]
+
+
+def _known_targets(graph: Graph) -> tuple[set[str], set[str]]:
+    """The cluster resource ids and the cache ARNs (groups and users) this stack creates."""
+    clusters = {
+        str(c.state.get("clusterResourceId") or c.get("clusterResourceId"))
+        for c in graph.of_type(facts.CLUSTER)
+    }
+    cache = {
+        str(r.state.get("arn") or r.get("arn"))
+        for r in graph.of_type(facts.REPLICATION_GROUP, "aws:elasticache/user:User")
+    }
+    return clusters, cache
+
+
+def _data_connect_resource(
+    resource: str, action: str, clusters: set[str], cache: set[str]
+) -> str | None:
+    """Why one resource of a data-connect grant is not an exact ARN of this stack, or None."""
+    if action == "rds-db:connect":
+        match = DBUSER_ARN.match(resource)
+        if not match:
+            return f"rds-db:connect on {resource}, not one role of one cluster"
+        if match["cluster"] not in clusters:
+            return f"rds-db:connect on a cluster this stack does not create ({match['cluster']})"
+        return None
+    match = CACHE_ARN.match(resource)
+    if not match:
+        return f"elasticache:Connect on {resource}, not a replication group or user ARN"
+    if resource not in cache:
+        return f"elasticache:Connect on {resource}, which this stack does not create"
+    return None
+
+
+@rule(
+    "iam-data-connect",
+    "rds-db:connect and elasticache:Connect only on exact ARNs of this stack's database and cache",
+    "IAM.21",
+    "PCI DSS 7.2.2",
+)
+def iam_data_connect(graph: Graph) -> list[Violation]:
+    """An IAM token opens the database or the cache: who may sign one is exactly scoped."""
+    f = Findings("iam-data-connect")
+    clusters, cache = _known_targets(graph)
+    for carrier, entry, doc in facts.identity_documents(graph):
+        for s in statements(doc):
+            actions = _grants_data_connect(s)
+            if actions and ("NotResource" in s or not as_list(s.get("Resource"))):
+                f.add(carrier, f"{actions} without exact resources", "IAM.21", entry=entry)
+            for action in actions:
+                for resource in (str(r) for r in as_list(s.get("Resource"))):
+                    problem = _data_connect_resource(resource, action, clusters, cache)
+                    if problem:
+                        f.add(carrier, problem, "IAM.21", "PCI DSS 7.2.2", entry=entry)
     return f.items

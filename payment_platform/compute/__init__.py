@@ -5,12 +5,13 @@ Creates, under one `payment:compute:Compute` component, one module per step:
   `compute.image_keep_count` images) and the service image: `deployment.image_uri` as is when a
   CI pipeline pushed its own, otherwise built from `app/` and pushed by pulumi-docker-build,
   so the services can start right after `pulumi up` without a NAT path;
-- `roles`: one execution role (image pull, log shipping, the two injected secrets) and separate
-  task roles for the API (send to the payment queue) and the worker (consume the queue, publish
-  events, write the transaction log), each scoped to exact ARNs;
+- `roles`: one execution role (image pull, log shipping) and separate task roles for the API
+  (send to the payment queue, read the master secret for its start-up migrations) and the worker
+  (consume the queue, publish events, write the transaction log), both allowed IAM
+  authentication to the database and the cache, each scoped to exact ARNs;
 - `tasks`: Fargate task definitions for the API and the worker from the one image: non-root,
-  read-only root file system with an ephemeral /tmp, credentials only through `secrets`, logs
-  to their CloudWatch log groups;
+  read-only root file system with an ephemeral /tmp, no injected credential, logs to their
+  CloudWatch log groups;
 - `services`: the ECS cluster with Container Insights (it also feeds the worker's
   backlog-per-task metric), and the two services in the private subnets (no public IP, circuit
   breaker with rollback, API behind the target group);
@@ -99,7 +100,7 @@ class ComputeOutputs:
         image_ref: Image the task definitions run: `repository@digest`, or `deployment.image_uri`.
         api_task_role_arn: ARN of the API tasks' role.
         worker_task_role_arn: ARN of the worker tasks' role.
-        execution_role_arn: ARN of the role the ECS agent pulls images and secrets with.
+        execution_role_arn: ARN of the role the ECS agent pulls images and ships logs with.
     """
 
     cluster_name: pulumi.Output[str]

@@ -1,8 +1,11 @@
 """The tasks' IAM roles, each scoped to exact ARNs.
 
-Creates one execution role (image pull, log shipping, the two injected secrets) and separate
-task roles for the API (send to the payment queue) and the worker (consume the queue, publish
-events, write the transaction log), each with its one inline policy.
+Creates one execution role (image pull, log shipping; it resolves no secret, since no task
+definition injects one) and separate task roles for the API (send to the payment queue; read the
+master secret for the migrations it runs at start) and the worker (consume the queue, publish
+events, write the transaction log), each with its one inline policy. Both task roles may connect
+to the database as the application role and to the cache as the service's user, each named by
+its exact ARN: the tokens they sign are their only database and cache credentials.
 """
 
 from __future__ import annotations
@@ -48,32 +51,46 @@ def roles(
     """Separate roles, so neither the agent nor one service holds another's permissions."""
     account_id = aws.get_caller_identity_output().account_id
     return Roles(
-        execution=_execution_role(
-            profile, account_id, pull_repository_arn, keys, logs, database, cache, scope
+        execution=_execution_role(profile, account_id, pull_repository_arn, logs, scope),
+        api=_api_task_role(profile, account_id, keys, database, cache, messaging, scope),
+        worker=_worker_task_role(
+            profile, account_id, keys, database, cache, messaging, storage, scope
         ),
-        api=_api_task_role(profile, account_id, keys, messaging, scope),
-        worker=_worker_task_role(profile, account_id, keys, messaging, storage, scope),
     )
+
+
+def data_connect_statements(
+    database: DatabaseOutputs, cache: CacheOutputs
+) -> list[dict[str, object]]:
+    """IAM authentication to the database and the cache, each on its exact resources.
+
+    `rds-db:connect` on one role of one cluster, `elasticache:Connect` on the replication group
+    and the service's user (ElastiCache requires both). The app signs its tokens with these.
+    """
+    return [
+        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": database.app_user_arn},
+        {
+            "Effect": "Allow",
+            "Action": "elasticache:Connect",
+            "Resource": [cache.replication_group_arn, cache.app_user_arn],
+        },
+    ]
 
 
 def _execution_role(
     profile: Profile,
     account_id: pulumi.Output[str],
     pull_repository_arn: pulumi.Output[str],
-    keys: KeysOutputs,
     logs: LogsOutputs,
-    database: DatabaseOutputs,
-    cache: CacheOutputs,
     scope: Scope,
 ) -> RoleWithPolicy:
-    """The ECS agent's role: pull the image, ship logs, resolve the injected secrets."""
-    region = aws.get_region_output().region
+    """The ECS agent's role: pull the image and ship logs; no secrets to resolve."""
     return role_with_policy(
         "execution",
         name=profile.name("execution"),
         service=ECS_TASKS,
         account_id=account_id,
-        description="ECS agent: pull the image, ship logs, resolve the injected secrets",
+        description="ECS agent: pull the image, ship logs",
         statements=[
             # NOTE: ecr:GetAuthorizationToken supports no resource-level scoping: "*" is the
             # only Resource AWS accepts for it. Every other statement names exact ARNs.
@@ -95,10 +112,50 @@ def _execution_role(
                     pulumi.Output.concat(logs.worker_log_group_arn, ":*"),
                 ],
             },
+        ],
+        opts=scope.child,
+    )
+
+
+def _api_task_role(
+    profile: Profile,
+    account_id: pulumi.Output[str],
+    keys: KeysOutputs,
+    database: DatabaseOutputs,
+    cache: CacheOutputs,
+    messaging: MessagingOutputs,
+    scope: Scope,
+) -> RoleWithPolicy:
+    """The API's role: enqueue payments, connect as the app, read the master secret to migrate."""
+    region = aws.get_region_output().region
+    return role_with_policy(
+        "api-task",
+        name=profile.name("api-task"),
+        service=ECS_TASKS,
+        account_id=account_id,
+        description="Payment API tasks: enqueue payments, connect, run the migrations",
+        statements=[
+            {
+                "Effect": "Allow",
+                "Action": "sqs:SendMessage",
+                "Resource": messaging.payment_queue_arn,
+            },
+            # NOTE: sending to a KMS-encrypted queue needs GenerateDataKey and Decrypt on
+            # its key; without them SendMessage fails with KMS.AccessDeniedException.
+            {
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": keys.messaging_key_arn,
+            },
+            *data_connect_statements(database, cache),
+            # NOTE: the API runs the migrations at start (app/README.md, "Migrations"), as the
+            # master user, fetching the RDS-managed secret then, so RDS's rotation of it never
+            # reaches a running connection. The secret is on the data key: decrypting it is
+            # allowed only through Secrets Manager.
             {
                 "Effect": "Allow",
                 "Action": "secretsmanager:GetSecretValue",
-                "Resource": [database.master_secret_arn, cache.auth_secret_arn],
+                "Resource": database.master_secret_arn,
             },
             {
                 "Effect": "Allow",
@@ -117,42 +174,12 @@ def _execution_role(
     )
 
 
-def _api_task_role(
-    profile: Profile,
-    account_id: pulumi.Output[str],
-    keys: KeysOutputs,
-    messaging: MessagingOutputs,
-    scope: Scope,
-) -> RoleWithPolicy:
-    """The API's role: enqueue payments, nothing else."""
-    return role_with_policy(
-        "api-task",
-        name=profile.name("api-task"),
-        service=ECS_TASKS,
-        account_id=account_id,
-        description="Payment API tasks: enqueue payments",
-        statements=[
-            {
-                "Effect": "Allow",
-                "Action": "sqs:SendMessage",
-                "Resource": messaging.payment_queue_arn,
-            },
-            # NOTE: sending to a KMS-encrypted queue needs GenerateDataKey and Decrypt on
-            # its key; without them SendMessage fails with KMS.AccessDeniedException.
-            {
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                "Resource": keys.messaging_key_arn,
-            },
-        ],
-        opts=scope.child,
-    )
-
-
 def _worker_task_role(
     profile: Profile,
     account_id: pulumi.Output[str],
     keys: KeysOutputs,
+    database: DatabaseOutputs,
+    cache: CacheOutputs,
     messaging: MessagingOutputs,
     storage: StorageOutputs,
     scope: Scope,
@@ -192,6 +219,7 @@ def _worker_task_role(
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": [keys.messaging_key_arn, keys.data_key_arn],
             },
+            *data_connect_statements(database, cache),
         ],
         opts=scope.child,
     )

@@ -1,8 +1,9 @@
 """Fargate task definitions for the API and the worker, both from the one image.
 
 Each task runs one hardened container: non-root, read-only root file system with an ephemeral
-/tmp, all capabilities dropped, credentials only through `secrets`, logs to its CloudWatch log
-group, and a container health check.
+/tmp, all capabilities dropped, no credential injected (the app signs IAM tokens for the database
+and the cache with its task role), logs to its CloudWatch log group, and a container health
+check.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ class TaskDefinitions:
 
 @dataclass(frozen=True)
 class _Runtime:
-    """What both containers share: image, region, configuration, secrets, health start period."""
+    """What both containers share: image, region, configuration, health start period."""
 
     image: pulumi.Output[str]
     region: pulumi.Output[str]
     environment: dict[str, Any]
-    secrets: dict[str, pulumi.Output[str]]
     start_period: int
 
 
@@ -66,14 +66,10 @@ def task_definitions(
     runtime = _Runtime(
         image=image,
         region=region,
+        # No credential in either: the app signs an IAM token for each new database and cache
+        # connection with its task role, and only the API's migrations fetch the master secret,
+        # when they run. Nothing is injected at start that a rotation could make stale.
         environment=_environment(profile, region, messaging, storage, database, cache),
-        # Credentials never go into `environment`: ECS resolves these at start with the
-        # execution role (DB_CREDENTIALS is the whole RDS-managed JSON secret: username and
-        # password).
-        secrets={
-            "DB_CREDENTIALS": database.master_secret_arn,
-            "REDIS_AUTH_TOKEN": cache.auth_secret_arn,
-        },
         start_period=min(c.health_check_grace_seconds, 300),  # ECS allows 0..300
     )
     execution_role = roles.execution.role
@@ -84,7 +80,7 @@ def task_definitions(
         memory=c.memory,
         execution_role=execution_role,
         task_role=roles.api.role,
-        container=_api_container(profile, runtime, logs),
+        container=_api_container(profile, runtime, logs, database),
         scope=scope,
     )
     worker = _task_definition(
@@ -121,9 +117,16 @@ def _environment(
         "DB_PORT": str(database.port),
         "DB_NAME": database.database_name,
         "DB_SSLMODE": "verify-full",
+        "DB_USER": database.app_username,
+        "DB_AUTH": "iam",
         "REDIS_HOST": cache.primary_endpoint,
         "REDIS_PORT": str(cache.port),
         "REDIS_TLS": "true",
+        "REDIS_AUTH": "iam",
+        "REDIS_USER": cache.app_user_id,
+        # The host name an ElastiCache IAM token is signed for: the replication group id.
+        "REDIS_CACHE_NAME": cache.replication_group_id,
+        "RUN_MIGRATIONS": "false",
         "CACHE_TTL_SECONDS": str(c.cache_ttl_seconds),
         # What the app serves and how long it keeps idle connections are the profile's, so the
         # target group's health check and the ALB's idle timeout always match the app.
@@ -134,8 +137,10 @@ def _environment(
     }
 
 
-def _api_container(profile: Profile, runtime: _Runtime, logs: LogsOutputs) -> dict[str, Any]:
-    """The API container: serves the container port, checked over HTTP."""
+def _api_container(
+    profile: Profile, runtime: _Runtime, logs: LogsOutputs, database: DatabaseOutputs
+) -> dict[str, Any]:
+    """The API container: serves the container port, checked over HTTP, migrates at start."""
     c = profile.compute
     return _container(
         name=API_CONTAINER,
@@ -143,8 +148,13 @@ def _api_container(profile: Profile, runtime: _Runtime, logs: LogsOutputs) -> di
         command=["python", "-m", "payment_app.api"],
         log_group=logs.api_log_group_name,
         region=runtime.region,
-        environment=runtime.environment,
-        secrets=runtime.secrets,
+        # The API applies the migrations at start under an advisory lock (app/README.md): the
+        # secret's ARN, not its value, so the value is read when the migrations run.
+        environment={
+            **runtime.environment,
+            "RUN_MIGRATIONS": "true",
+            "DB_MIGRATION_SECRET_ARN": database.master_secret_arn,
+        },
         # The image has no curl; the standard library does the HTTP check.
         health_command=[
             "python",
@@ -166,7 +176,6 @@ def _worker_container(runtime: _Runtime, logs: LogsOutputs) -> dict[str, Any]:
         log_group=logs.worker_log_group_name,
         region=runtime.region,
         environment=runtime.environment,
-        secrets=runtime.secrets,
         # The worker serves no port: the image's own check reads its heartbeat file in /tmp.
         health_command=["python", "-m", "payment_app.healthcheck"],
         start_period=runtime.start_period,
@@ -182,7 +191,6 @@ def _container(
     log_group: pulumi.Output[str],
     region: pulumi.Output[str],
     environment: dict[str, Any],
-    secrets: dict[str, pulumi.Output[str]],
     health_command: list[str],
     start_period: int,
     port: int | None = None,
@@ -200,7 +208,6 @@ def _container(
         "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
         "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
         "environment": [{"name": key, "value": environment[key]} for key in sorted(environment)],
-        "secrets": [{"name": key, "valueFrom": secrets[key]} for key in sorted(secrets)],
         "healthCheck": {
             "command": ["CMD", *health_command],
             "interval": 15,

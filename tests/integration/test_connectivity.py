@@ -231,8 +231,43 @@ def test_task_role_reaches_exactly_what_the_task_uses(graph: Graph, part: str) -
     assert {re.sub(r"/\*$", "", a) for a in data} == arns, (
         f"{part}: grants {sorted(data)}, uses {sorted(arns)}"
     )
-    assert granted.pop("kms", set()) == {_key_arn(graph, r) for r in used}
+    # The migrations' secret (the API's only): read through Secrets Manager, decrypted by its key.
+    secrets = {value for name, value in env.items() if name.endswith("_SECRET_ARN")}
+    assert granted.pop("secretsmanager", set()) == secrets
+    keys = {_key_arn(graph, r) for r in used} | {_secret_key(graph, s) for s in secrets}
+    assert granted.pop("kms", set()) == keys
+    # IAM authentication: exactly the database role and the cache user the task connects as.
+    assert granted.pop("rds-db") == {_dbuser_arn(graph, env)}
+    assert granted.pop("elasticache") == _cache_arns(graph, env)
     assert not granted, f"{part} task role grants more services: {sorted(granted)}"
+
+
+def _dbuser_arn(graph: Graph, env: dict[str, str]) -> str:
+    """The `rds-db:connect` resource of the role DB_USER on the cluster DB_HOST points at."""
+    (cluster,) = [
+        c
+        for c in graph.of_type("aws:rds/cluster:Cluster")
+        if c.state.get("endpoint") == env["DB_HOST"]
+    ]
+    resource_id = cluster.state["clusterResourceId"]
+    return f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{resource_id}/{env['DB_USER']}"
+
+
+def _cache_arns(graph: Graph, env: dict[str, str]) -> set[str]:
+    """The replication group REDIS_HOST is on (named REDIS_CACHE_NAME) and the user REDIS_USER."""
+    (group,) = [
+        g
+        for g in graph.of_type(facts.REPLICATION_GROUP)
+        if g.state.get("primaryEndpointAddress") == env["REDIS_HOST"]
+    ]
+    assert group.id == env["REDIS_CACHE_NAME"]
+    (user,) = [
+        u
+        for u in graph.of_type("aws:elasticache/user:User")
+        if u.get("userId") == env["REDIS_USER"]
+    ]
+    assert user.get("authenticationMode") == {"type": "iam"}
+    return {str(group.state["arn"]), str(user.state["arn"])}
 
 
 def _secret_key(graph: Graph, secret_arn: str) -> str:
@@ -264,8 +299,8 @@ def test_execution_role_reaches_exactly_the_secrets_images_and_logs(graph: Graph
         for c in containers
         for s in as_list(c.get("secrets"))
     }
-    assert granted.pop("secretsmanager") == secrets
-    assert granted.pop("kms") == {_secret_key(graph, s) for s in secrets}
+    assert granted.pop("secretsmanager", set()) == secrets
+    assert granted.pop("kms", set()) == {_secret_key(graph, s) for s in secrets}
     repos = {str(c["image"]).split("@")[0].split(":")[0].split("/", 1)[1] for c in containers}
     assert granted.pop("ecr") == {"*"} | {
         f"arn:aws:ecr:{REGION}:{ACCOUNT_ID}:repository/{r}" for r in repos
@@ -318,6 +353,9 @@ def test_every_sqs_subscription_is_allowed_by_the_queue(graph: Graph) -> None:
 # ---------------------------------------------------------------------------------- endpoints
 
 
+SIGNED_LOCALLY = {"rds-db", "elasticache"}
+
+
 def test_every_service_the_tasks_call_has_an_endpoint(graph: Graph) -> None:
     called: set[str] = {"ecr.api", "ecr.dkr", "logs", "secretsmanager"}  # image pull, logs, secrets
     task_defs = [_containers(graph, part)[0] for part in ("api", "worker")]
@@ -326,6 +364,9 @@ def test_every_service_the_tasks_call_has_an_endpoint(graph: Graph) -> None:
         assert role is not None
         called |= set(_allowed(graph, role))
     called = {s for s in called if s != "ecr"} - {"s3"}  # ECR is api + dkr; S3 is the gateway
+    # rds-db:connect and elasticache:Connect authorize IAM tokens the app signs locally; the
+    # database and the cache check them. No API of either is called from the VPC.
+    called -= SIGNED_LOCALLY
     found = endpoint_services(graph)
     interface = {name for name, ep in found.items() if ep.get("vpcEndpointType") == "Interface"}
     assert interface == called, (

@@ -1,4 +1,4 @@
-"""Cache: Redis encrypted at rest and in transit, AUTH token from Secrets Manager."""
+"""Cache: Redis encrypted at rest and in transit, clients authenticated by IAM (no password)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,17 @@ from tests.conftest import ENVIRONMENTS, Graphs, load_profile
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 SUBNETS = "aws:elasticache/subnetGroup:SubnetGroup"
-PASSWORD = "random:index/randomPassword:RandomPassword"
-SECRET = "aws:secretsmanager/secret:Secret"
-VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+USER = "aws:elasticache/user:User"
+USER_GROUP = "aws:elasticache/userGroup:UserGroup"
 
 
 def _build(profile: Profile) -> None:
     out = cache_builder.build(
         profile, fakes.keys(), fakes.logs(profile), fakes.network(profile), fakes.security()
     )
-    pulumi.export("auth_secret_arn", out.auth_secret_arn)
+    pulumi.export("replication_group_arn", out.replication_group_arn)
+    pulumi.export("app_user_id", out.app_user_id)
+    pulumi.export("app_user_arn", out.app_user_arn)
     pulumi.export("primary_endpoint", out.primary_endpoint)
     pulumi.export("port", out.port)
 
@@ -94,25 +95,51 @@ def test_no_parameter_group_default_engine_group(graph: Graph) -> None:
     assert "parameterGroupName" not in graph.one(GROUP).inputs
 
 
-def test_auth_token_is_the_random_password_stored_in_the_secret(graph: Graph) -> None:
+def test_no_password_exists_for_the_cache(graph: Graph) -> None:
     group = graph.one(GROUP)
-    password = graph.one(PASSWORD)
-    secret = graph.one(SECRET)
-    version = graph.one(VERSION)
-    token = password.state["result"]
-    assert group.get("authToken") == token
-    assert version.get("secretString") == token
-    assert version.get("secretId") == secret.id
-    assert password.get("special") is False
-    assert 32 <= password.get("length") <= 128
-    assert graph.outputs["auth_secret_arn"] == secret.state["arn"]
+    assert "authToken" not in group.inputs and "authTokenUpdateStrategy" not in group.inputs
+    secrets = "aws:secretsmanager/secret:Secret", "random:index/randomPassword:RandomPassword"
+    assert graph.of_type(*secrets) == []
+    assert all("passwords" not in u.inputs for u in graph.of_type(USER))
 
 
-def test_secret_on_the_data_key_without_recovery_window(graph: Graph) -> None:
-    secret = graph.one(SECRET)
-    assert secret.get("name") == load_profile(graph.env).name("cache-auth")
-    assert secret.get("kmsKeyId") == fakes.DATA_KEY_ARN
-    assert secret.get("recoveryWindowInDays") == 0
+def test_the_group_admits_only_the_iam_user_and_a_switched_off_default(graph: Graph) -> None:
+    group = graph.one(GROUP)
+    users = graph.one(USER_GROUP)
+    assert group.get("userGroupIds") == [users.id]
+    assert users.get("engine") == group.get("engine") == "redis"
+    members = {str(u.id): u for u in graph.of_type(USER)}
+    assert sorted(users.get("userIds")) == sorted(members)
+    default = [u for u in members.values() if u.get("userName") == "default"]
+    assert len(default) == 1 and default[0].get("accessString").split()[0] == "off"
+    app = graph.one(USER, "cache-app-user")
+    # IAM authentication requires the user id and the user name to be the same.
+    assert app.get("userId") == app.get("userName") == graph.outputs["app_user_id"]
+    assert app.get("authenticationMode") == {"type": "iam"}
+    assert app.get("accessString") == cache_builder.APP_ACCESS_STRING
+    assert graph.outputs["app_user_arn"] == app.state["arn"]
+    assert graph.outputs["replication_group_arn"] == group.state["arn"]
+
+
+def test_the_app_user_reaches_only_the_payment_keys_with_no_admin_command() -> None:
+    rules = cache_builder.APP_ACCESS_STRING.split()
+    assert rules[0] == "on" and "-@all" in rules
+    assert [r for r in rules if r.startswith("~")] == ["~payment:*"]
+    granted = {r[1:].lower() for r in rules if r.startswith("+")}
+    assert granted <= {"get", "set", "del", "ping"}
+    assert not any(r.startswith(("+@", "&", "allkeys", "allcommands")) for r in rules)
+
+
+def test_user_ids_are_per_environment_and_fit_elasticache_rules(graph: Graph) -> None:
+    profile = load_profile(graph.env)
+    ids = [str(u.get("userId")) for u in graph.of_type(USER)] + [
+        str(graph.one(USER_GROUP).get("userGroupId"))
+    ]
+    assert sorted(ids) == sorted(
+        profile.name(s) for s in ("cache-app", "cache-default", "cache-users")
+    )
+    for ident in ids:
+        assert ident == ident.lower() and len(ident) <= 40 and "--" not in ident
 
 
 def test_private_subnets_security_group_and_port(graph: Graph) -> None:
@@ -141,5 +168,5 @@ def test_replication_group_id_fits_elasticache_rules(graph: Graph) -> None:
     ident = graph.one(GROUP).get("replicationGroupId")
     assert ident == load_profile(graph.env).name("cache")
     assert len(ident) <= 40 and ident == ident.lower()
-    for resource in graph.of_type(GROUP, SUBNETS, SECRET):
+    for resource in graph.of_type(GROUP, SUBNETS, USER, USER_GROUP):
         assert resource.delete_before_replace, resource.name

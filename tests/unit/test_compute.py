@@ -17,6 +17,7 @@ from conventions import naming
 from offline.mocks import ACCOUNT_ID, REGION
 from offline.recorder import ROOT, stack_config
 from payment_platform import compute
+from payment_platform.database import APP_DB_USER
 from payment_platform.edge import EdgeOutputs
 from payment_platform.endpoints import EndpointsOutputs
 from resource_graph import Graph, Resource
@@ -44,6 +45,12 @@ APP_ENV = {
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_TLS",
+    "DB_USER",
+    "DB_AUTH",
+    "REDIS_AUTH",
+    "REDIS_USER",
+    "REDIS_CACHE_NAME",
+    "RUN_MIGRATIONS",
     "CACHE_TTL_SECONDS",
     "PORT",
     "HEALTH_CHECK_PATH",
@@ -275,17 +282,20 @@ def test_bind_mounts_writable_by_the_app_user(graph_of, kind):
 
 
 @pytest.mark.parametrize("kind", ["api", "worker"])
-def test_credentials_only_through_secrets(graph_of, profile, kind):
+def test_no_credential_is_injected_and_both_stores_use_iam(graph_of, profile, kind):
     container = containers(graph_of, kind)
-    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-    assert secrets == {
-        "DB_CREDENTIALS": DB_SECRET,
-        "REDIS_AUTH_TOKEN": (
-            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:"
-            f"{profile.name('cache-auth')}-AbCdEf"
-        ),
-    }
+    # Nothing resolved at start that a rotation could make stale: no `secrets` at all.
+    assert "secrets" not in container
     env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["DB_AUTH"] == env["REDIS_AUTH"] == "iam"
+    assert env["DB_USER"] == APP_DB_USER != profile.database.master_username
+    assert env["REDIS_USER"] == profile.name("cache-app")
+    assert env["REDIS_CACHE_NAME"] == profile.name("cache")
+    # Only the API migrates, and it is handed the master secret's ARN, not its value.
+    migrates = kind == "api"
+    assert env["RUN_MIGRATIONS"] == ("true" if migrates else "false")
+    assert env.get("DB_MIGRATION_SECRET_ARN") == (DB_SECRET if migrates else None)
+    env.pop("DB_MIGRATION_SECRET_ARN", None)
     assert set(env) == APP_ENV
     assert not [name for name in env if CREDENTIAL_LIKE.search(name)]
     assert env["DB_SSLMODE"] == "verify-full"
@@ -328,11 +338,9 @@ def test_execution_role_grants_exact_arns(graph_of, profile):
     ]
     assert sorted(grant(stmts, "logs:CreateLogStream")) == groups
     assert sorted(grant(stmts, "logs:PutLogEvents")) == groups
-    assert set(grant(stmts, "secretsmanager:GetSecretValue")) == {
-        DB_SECRET,
-        f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:{profile.name('cache-auth')}-AbCdEf",
-    }
-    assert grant(stmts, "kms:Decrypt") == [fakes.DATA_KEY_ARN]
+    # The agent resolves no secret: no task definition injects one.
+    actions = {a for s in stmts for a in as_list(s["Action"])}
+    assert not [a for a in actions if a.startswith(("secretsmanager:", "kms:"))]
 
 
 def test_api_task_role(graph_of, profile):
@@ -340,8 +348,29 @@ def test_api_task_role(graph_of, profile):
     queue = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{profile.name('queue')}"
     assert grant(stmts, "sqs:SendMessage") == [queue]
     assert grant(stmts, "kms:GenerateDataKey") == [fakes.MESSAGING_KEY_ARN]
+    # The start-up migrations read the master secret, that one secret, through Secrets Manager.
+    assert grant(stmts, "secretsmanager:GetSecretValue") == [DB_SECRET]
+    (decrypt_data,) = [s for s in stmts if fakes.DATA_KEY_ARN in as_list(s["Resource"])]
+    assert as_list(decrypt_data["Action"]) == ["kms:Decrypt"]
+    assert decrypt_data["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
+    }
     actions = {a for s in stmts for a in as_list(s["Action"])}
-    assert not [a for a in actions if a.startswith(("secretsmanager:", "sqs:Receive", "s3:"))]
+    assert not [a for a in actions if a.startswith(("sqs:Receive", "s3:", "sns:"))]
+
+
+@pytest.mark.parametrize("kind", ["api", "worker"])
+def test_task_roles_connect_as_the_app_to_exactly_this_database_and_cache(graph_of, profile, kind):
+    stmts = statements(graph_of, f"{kind}-task")
+    dbuser = (
+        f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{fakes.DB_CLUSTER_RESOURCE_ID}/{APP_DB_USER}"
+    )
+    assert grant(stmts, "rds-db:connect") == [dbuser]
+    cache_arns = [
+        f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:replicationgroup:{profile.name('cache')}",
+        f"arn:aws:elasticache:{REGION}:{ACCOUNT_ID}:user:{profile.name('cache-app')}",
+    ]
+    assert sorted(grant(stmts, "elasticache:Connect")) == sorted(cache_arns)
 
 
 def test_worker_task_role(graph_of, profile):

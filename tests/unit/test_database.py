@@ -13,7 +13,7 @@ import pytest
 from config import Profile
 from config.profile import SUPPORTED_ENGINE_VERSIONS
 from guardrails.rules.design import destroyable
-from offline.mocks import ACCOUNT_ID, AVAILABILITY_ZONES
+from offline.mocks import ACCOUNT_ID, AVAILABILITY_ZONES, REGION
 from offline.recorder import run_program
 from payment_platform import database, storage
 from resource_graph import Graph, Resource
@@ -38,6 +38,8 @@ def _build(profile: Profile) -> None:
         profile, fakes.keys(), fakes.logs(profile), fakes.network(profile), fakes.security()
     )
     pulumi.export("master_secret_arn", out.master_secret_arn)
+    pulumi.export("app_username", out.app_username)
+    pulumi.export("app_user_arn", out.app_user_arn)
     pulumi.export("instance_identifiers", out.instance_identifiers)
     pulumi.export("port", out.port)
 
@@ -197,6 +199,17 @@ def test_master_password_managed_by_rds_on_the_data_key(graph: Graph) -> None:
     assert username == load_profile(graph.env).database.master_username
     assert username not in {"postgres", "admin", "root"}
     assert graph.outputs["master_secret_arn"] == cluster.state["masterUserSecrets"][0]["secretArn"]
+
+
+def test_the_app_connects_by_iam_as_its_own_role_on_this_cluster(graph: Graph) -> None:
+    cluster = graph.one(CLUSTER)
+    assert cluster.get("iamDatabaseAuthenticationEnabled") is True
+    app = graph.outputs["app_username"]
+    assert app == database.APP_DB_USER != load_profile(graph.env).database.master_username
+    # rds-db:connect names the cluster by its resource id, and exactly one database role.
+    assert graph.outputs["app_user_arn"] == (
+        f"arn:aws:rds-db:{REGION}:{ACCOUNT_ID}:dbuser:{cluster.state['clusterResourceId']}/{app}"
+    )
 
 
 def test_parameter_group_forces_tls_and_logs_queries(graph: Graph) -> None:

@@ -1,4 +1,4 @@
-"""Cache cases: Redis at-rest encryption, AUTH token, failover, subnet group."""
+"""Cache cases: Redis at-rest encryption, IAM authentication, failover, subnet group."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def redis(**overrides: Any) -> list[Resource]:
         "atRestEncryptionEnabled": True,
         "kmsKeyId": KEY_ARN,
         "transitEncryptionEnabled": True,
-        "authToken": "token",
+        "userGroupIds": ["payment-cache-users-dev"],
         "numCacheClusters": 2,
         "automaticFailoverEnabled": True,
         "multiAzEnabled": True,
@@ -44,9 +44,57 @@ def _(ok: bool) -> Graph:
     return graph(*redis(kmsKeyId=KEY_ARN if ok else None))
 
 
-@case("cache-encryption", "no AUTH token", "ElastiCache.6", "cache")
+USER = "aws:elasticache/user:User"
+
+
+def users(
+    default: dict[str, Any] | None = None, app: dict[str, Any] | None = None
+) -> list[Resource]:
+    """The user group and its two users as the platform creates them, with overrides."""
+    default_inputs = {
+        "userId": "payment-cache-default-dev",
+        "userName": "default",
+        "accessString": "off -@all",
+        "authenticationMode": {"type": "no-password-required"},
+    } | (default or {})
+    app_inputs = {
+        "userId": "payment-cache-app-dev",
+        "userName": "payment-cache-app-dev",
+        "accessString": "on ~payment:* -@all +get",
+        "authenticationMode": {"type": "iam"},
+    } | (app or {})
+    return [
+        res(USER, "cache-default-user", id="payment-cache-default-dev", **default_inputs),
+        res(USER, "cache-app-user", id="payment-cache-app-dev", **app_inputs),
+        res(
+            "aws:elasticache/userGroup:UserGroup",
+            "cache-users",
+            id="payment-cache-users-dev",
+            userIds=["payment-cache-default-dev", "payment-cache-app-dev"],
+        ),
+    ]
+
+
+@case("cache-iam-auth", "static AUTH token", "ElastiCache.6", "cache")
 def _(ok: bool) -> Graph:
-    return graph(*redis(authToken="token" if ok else None))
+    return graph(*redis(**({} if ok else {"authToken": "token"})), *users())
+
+
+@case("cache-iam-auth", "no user group", "ElastiCache.6", "cache")
+def _(ok: bool) -> Graph:
+    return graph(*redis(userGroupIds=["payment-cache-users-dev"] if ok else []), *users())
+
+
+@case("cache-iam-auth", "default user left on", "ElastiCache.6", "cache")
+def _(ok: bool) -> Graph:
+    access = "off -@all" if ok else "on ~* +@all"
+    return graph(*redis(), *users(default={"accessString": access}))
+
+
+@case("cache-iam-auth", "user with a password", "PCI DSS 8.6.2", "cache")
+def _(ok: bool) -> Graph:
+    mode = {"type": "iam"} if ok else {"type": "password", "passwordCount": 1}
+    return graph(*redis(), *users(app={"authenticationMode": mode}))
 
 
 @case("cache-resilience", "replicas without failover", "ElastiCache.3", "cache")

@@ -111,6 +111,55 @@ def _(ok: bool) -> Graph:
     return graph(_task(logConfiguration={"logDriver": "awslogs" if ok else "json-file"}))
 
 
+MASTER_SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rds!cluster-abc-AbCdEf"
+IAM_ENV = [
+    {"name": "DB_HOST", "value": "db"},
+    {"name": "DB_AUTH", "value": "iam"},
+    {"name": "REDIS_HOST", "value": "cache"},
+    {"name": "REDIS_AUTH", "value": "iam"},
+]
+
+
+@case("compute-data-credentials", "database password injected at start", "ECS.8", "api-task")
+def _(ok: bool) -> Graph:
+    injected = [{"name": "DB_PASSWORD", "valueFrom": MASTER_SECRET.replace("rds!", "app-")}]
+    return graph(_task(environment=IAM_ENV, secrets=[] if ok else injected))
+
+
+@case("compute-data-credentials", "master secret injected", "PCI DSS 8.6.2", "api-task")
+def _(ok: bool) -> Graph:
+    injected = [{"name": "APP_CONFIG", "valueFrom": MASTER_SECRET}]
+    return graph(_task(environment=IAM_ENV, secrets=[] if ok else injected))
+
+
+@case("compute-data-credentials", "Redis AUTH token injected", "ECS.8", "api-task")
+def _(ok: bool) -> Graph:
+    token = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:payment-cache-auth-dev-AbCdEf"
+    injected = [{"name": "REDIS_AUTH_TOKEN", "valueFrom": token}]
+    return graph(_task(environment=IAM_ENV, secrets=[] if ok else injected))
+
+
+@case("compute-data-credentials", "database reached by password", "ECS.8", "api-task")
+def _(ok: bool) -> Graph:
+    env = [
+        e if e["name"] != "DB_AUTH" else {**e, "value": "iam" if ok else "password"}
+        for e in IAM_ENV
+    ]
+    return graph(_task(environment=env, secrets=[]))
+
+
+@case("compute-data-credentials", "cache reached without IAM", "ECS.8", "api-task")
+def _(ok: bool) -> Graph:
+    env = [e for e in IAM_ENV if ok or e["name"] != "REDIS_AUTH"]
+    return graph(_task(environment=env, secrets=[]))
+
+
+@case("compute-data-credentials", "master secret ARN outside migrations", "ECS.8", "api-task")
+def _(ok: bool) -> Graph:
+    key = "DB_MIGRATION_SECRET_ARN" if ok else "DB_SECRET_ARN"
+    return graph(_task(environment=[*IAM_ENV, {"name": key, "value": MASTER_SECRET}], secrets=[]))
+
+
 def service(ignore_changes: tuple[str, ...] = ("desiredCount",), **overrides: Any) -> Resource:
     inputs: dict[str, Any] = {
         "name": "payment-api-dev",

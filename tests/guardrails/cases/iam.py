@@ -132,3 +132,52 @@ def _(ok: bool) -> Graph:
     # {"Null": {"kms:ViaService": "false"}} admits a call through any AWS service.
     condition = {"StringLike": VIA_SECRETS_MANAGER} if ok else {"Null": {"kms:ViaService": "false"}}
     return graph(*_execution_role(condition))
+
+
+# ------------------------------------------------------------- iam-data-connect (IAM tokens)
+
+CLUSTER_ID = "cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DBUSER = f"arn:aws:rds-db:us-east-1:{ACCOUNT}:dbuser:{CLUSTER_ID}/payment_app"
+CACHE_GROUP = f"arn:aws:elasticache:us-east-1:{ACCOUNT}:replicationgroup:payment-cache-dev"
+CACHE_USER = f"arn:aws:elasticache:us-east-1:{ACCOUNT}:user:payment-cache-app-dev"
+
+
+def _data_stores() -> list[Resource]:
+    return [
+        res("aws:rds/cluster:Cluster", "database", state={"clusterResourceId": CLUSTER_ID}),
+        res("aws:elasticache/replicationGroup:ReplicationGroup", "cache", arn=CACHE_GROUP),
+        res("aws:elasticache/user:User", "cache-app-user", arn=CACHE_USER),
+    ]
+
+
+def _connect(action: str, resource: Any) -> Graph:
+    statement = {"Effect": "Allow", "Action": action, "Resource": resource}
+    return graph(*_data_stores(), _role_policy(statement))
+
+
+@case("iam-data-connect", "rds-db:connect on every role", "IAM.21", "api-task-policy")
+def _(ok: bool) -> Graph:
+    return _connect("rds-db:connect", DBUSER if ok else DBUSER.replace("/payment_app", "/*"))
+
+
+@case("iam-data-connect", "rds-db:connect on another cluster", "PCI DSS 7.2.2", "api-task-policy")
+def _(ok: bool) -> Graph:
+    other = DBUSER.replace(CLUSTER_ID, "cluster-ZZZZZZZZZZZZZZZZZZZZZZZZZZ")
+    return _connect("rds-db:connect", DBUSER if ok else other)
+
+
+@case("iam-data-connect", "rds-db wildcard action on *", "IAM.21", "api-task-policy")
+def _(ok: bool) -> Graph:
+    return _connect("rds-db:connect" if ok else "rds-db:*", DBUSER if ok else "*")
+
+
+@case("iam-data-connect", "elasticache:Connect on every user", "IAM.21", "api-task-policy")
+def _(ok: bool) -> Graph:
+    users = CACHE_USER if ok else CACHE_USER.rsplit(":", 1)[0] + ":*"
+    return _connect("elasticache:Connect", [CACHE_GROUP, users])
+
+
+@case("iam-data-connect", "elasticache:Connect on a foreign cache", "IAM.21", "api-task-policy")
+def _(ok: bool) -> Graph:
+    group = CACHE_GROUP if ok else CACHE_GROUP.replace("payment-cache-dev", "other-cache")
+    return _connect("elasticache:Connect", [group, CACHE_USER])
