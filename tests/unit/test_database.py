@@ -11,7 +11,8 @@ import pulumi
 import pytest
 
 from config import Profile
-from config.profile import SUPPORTED_ENGINE_VERSIONS
+from config.profile import SUPPORTED_ENGINE_VERSIONS, DatabaseConfig
+from guardrails.facts import container_definitions
 from guardrails.rules.design import destroyable
 from offline.mocks import ACCOUNT_ID, AVAILABILITY_ZONES, REGION
 from offline.recorder import run_program
@@ -375,3 +376,26 @@ def test_protected_data_meets_the_destroyable_guardrail(env: str) -> None:
         "transaction-logs",
         "access-logs",
     }
+
+
+def test_the_service_pools_let_an_idle_database_pause(graphs: Graphs, env: str) -> None:
+    """Auto-pause needs zero connections: the app's pools close idle ones well before it pauses.
+
+    The pools keep no minimum and close a connection idle for `db_pool_idle_seconds`; that must
+    be below the shortest auto-pause delay any profile may set, or a 0-ACU writer never pauses.
+    """
+    from payment_app.config import Settings
+
+    idle = {f.name: f.default for f in dataclasses.fields(Settings)}["db_pool_idle_seconds"]
+    field = DatabaseConfig.model_fields["seconds_until_auto_pause"]
+    shortest_pause = next(m.ge for m in field.metadata if hasattr(m, "ge"))
+    assert isinstance(idle, int) and idle < shortest_pause
+    # The task definitions do not override the app's idle lifetime.
+    task_definitions = graphs.environment(env).of_type("aws:ecs/taskDefinition:TaskDefinition")
+    names = {
+        e["name"]
+        for td in task_definitions
+        for c in container_definitions(td)
+        for e in c.get("environment", [])
+    }
+    assert task_definitions and not names & {"DB_POOL_IDLE_SECONDS", "DB_POOL_MIN"}
