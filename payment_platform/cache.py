@@ -41,6 +41,10 @@ APP_ACCESS_STRING = "on ~payment:* -@all +get +set +del +ping"
 # NOTE: every user group must contain a user named "default" (CreateUserGroup: "A user named
 # default must be included"), and that user is what a client gets without AUTH. Ours is a new
 # user under that name, switched off and allowed no command, so only the IAM user can connect.
+# ElastiCache access strings take `on`/`off` and ACL rules but no passwords and no `reset`
+# (ElastiCache User Guide, "Role-Based Access Control (RBAC)":
+# https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html); both strings here
+# keep to that, and users and groups use the engine "redis" (also for Valkey, per that page).
 DEFAULT_USER_NAME = "default"
 DEFAULT_ACCESS_STRING = "off -@all"
 
