@@ -4,6 +4,10 @@ Starts its own PostgreSQL, Redis and moto servers on 127.0.0.1 (like tests/app),
 in a uvicorn subprocess, and drives it with a bounded keep-alive HTTP/1.1 load generator.
 Every phase is capped in request count and wall time; traffic never leaves loopback.
 
+The identities are those of the deployment, with passwords standing in for IAM tokens: the API
+migrates at start as the master user (its login in moto Secrets Manager) and serves as the
+`payment_app` role the migrations create; Redis serves the `payment-app` ACL user.
+
     python scripts/bench_app.py [--requests 3000] [--concurrency 10] [--seconds 15]
 """
 
@@ -36,8 +40,14 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_DIR = ROOT / "app"
-DB_USER, DB_PASSWORD = "payments_admin", "bench-only-db-password"
-REDIS_PASSWORD = "bench-only-redis-token"
+ADMIN_USER, ADMIN_PASSWORD = "payments_admin", "bench-only-admin-password"  # superuser: setup
+MASTER_USER, MASTER_PASSWORD = "payments_master", "bench-only-master-password"  # as on RDS
+APP_USER, APP_PASSWORD = "payment_app", "bench-only-app-password"  # stands in for IAM
+REDIS_ADMIN_PASSWORD = "bench-only-redis-admin"  # the default user: flushing between phases
+REDIS_APP_USER, REDIS_APP_PASSWORD = "payment-app", "bench-only-redis-app"
+# The same rules as payment_platform.cache.APP_ACCESS_STRING (tests/app runs the service under
+# exactly that string); not imported, so the benchmark needs app/requirements-test.txt only.
+REDIS_APP_ACCESS_STRING = "on ~payment:* -@all +get +set +del +ping"
 REGION = "eu-west-1"
 HOST = "127.0.0.1"
 
@@ -77,7 +87,7 @@ def _postgres_bin_dir() -> str:
 def _make_workdir() -> Path:
     """A scratch directory (with the password file) the postgres user can write."""
     workdir = Path(tempfile.mkdtemp(prefix="pay-bench-"))
-    (workdir / "pw").write_text(DB_PASSWORD)
+    (workdir / "pw").write_text(ADMIN_PASSWORD)
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres", "postgres")
         shutil.chown(workdir / "pw", "postgres", "postgres")
@@ -91,7 +101,7 @@ def _init_postgres(bin_dir: str, workdir: Path) -> None:
             "-D",
             str(workdir / "data"),
             "-U",
-            DB_USER,
+            ADMIN_USER,
             f"--pwfile={workdir / 'pw'}",
             "--auth=scram-sha-256",
             "--no-sync",
@@ -135,7 +145,7 @@ def _start_redis(port: int) -> subprocess.Popen[bytes]:
             "--bind",
             HOST,
             "--requirepass",
-            REDIS_PASSWORD,
+            REDIS_ADMIN_PASSWORD,
             "--save",
             "",
             "--appendonly",
@@ -146,18 +156,61 @@ def _start_redis(port: int) -> subprocess.Popen[bytes]:
     )
 
 
+def _psql(bin_dir: str, port: int, sql: str, database: str = "postgres") -> bool:
+    """Run SQL as the superuser; False while the server does not accept connections yet."""
+    done = subprocess.run(
+        [
+            *(f"{bin_dir}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"),
+            *("-h", HOST, "-p", str(port), "-U", ADMIN_USER, "-d", database, "-c", sql),
+        ],
+        env={**os.environ, "PGPASSWORD": ADMIN_PASSWORD},
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
 def _create_database(bin_dir: str, port: int) -> None:
-    """Retry createdb: the port opens slightly before PostgreSQL accepts connections."""
+    """The master user (not a superuser, as on RDS) and its database.
+
+    Retried while the port is open but PostgreSQL does not accept connections yet.
+    """
     for _ in range(100):
-        created = subprocess.run(
-            [f"{bin_dir}/createdb", "-h", HOST, "-p", str(port), "-U", DB_USER, "payments"],
-            env={**os.environ, "PGPASSWORD": DB_PASSWORD},
-            capture_output=True,
-            check=False,
-        )
-        if created.returncode == 0:
+        if _psql(bin_dir, port, "SELECT 1"):
             break
         time.sleep(0.1)
+    setup = (
+        f"CREATE ROLE {MASTER_USER} LOGIN CREATEROLE CREATEDB PASSWORD '{MASTER_PASSWORD}'",
+        f"CREATE DATABASE payments OWNER {MASTER_USER}",
+    )
+    for sql in setup:
+        if not _psql(bin_dir, port, sql):
+            raise SystemExit(f"PostgreSQL setup failed: {sql.split(' PASSWORD')[0]}")
+
+
+def _create_redis_user(port: int) -> None:
+    with redis.Redis(host=HOST, port=port, password=REDIS_ADMIN_PASSWORD) as admin:
+        admin.execute_command(
+            "ACL",
+            "SETUSER",
+            REDIS_APP_USER,
+            "reset",
+            *REDIS_APP_ACCESS_STRING.split(),
+            f">{REDIS_APP_PASSWORD}",
+        )
+
+
+def _create_master_secret(endpoint: str) -> str:
+    """The RDS-managed master secret's shape: SecretString JSON with username and password."""
+    secrets = boto3.client(
+        "secretsmanager",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    secret = json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
+    return str(secrets.create_secret(Name="rds!bench", SecretString=secret)["ARN"])
 
 
 def _create_queue(endpoint: str) -> str:
@@ -171,19 +224,27 @@ def _create_queue(endpoint: str) -> str:
     return str(sqs.create_queue(QueueName="payments-bench")["QueueUrl"])
 
 
-def _api_env(queue_url: str, endpoint: str, pg_port: int, redis_port: int) -> dict[str, str]:
-    """The API's environment, as ECS would inject it, pointed at the loopback servers."""
+def _api_env(
+    queue_url: str, secret_arn: str, endpoint: str, pg_port: int, redis_port: int
+) -> dict[str, str]:
+    """The API's environment as on ECS (migrations at start), password auth instead of IAM."""
     return {
         "PAYMENT_QUEUE_URL": queue_url,
         "DB_HOST": HOST,
         "DB_PORT": str(pg_port),
         "DB_NAME": "payments",
         "DB_SSLMODE": "disable",
-        "DB_CREDENTIALS": json.dumps({"username": DB_USER, "password": DB_PASSWORD}),
+        "DB_USER": APP_USER,
+        "DB_AUTH": "password",
+        "DB_PASSWORD": APP_PASSWORD,
+        "RUN_MIGRATIONS": "true",
+        "DB_MIGRATION_SECRET_ARN": secret_arn,
         "REDIS_HOST": HOST,
         "REDIS_PORT": str(redis_port),
         "REDIS_TLS": "false",
-        "REDIS_AUTH_TOKEN": REDIS_PASSWORD,
+        "REDIS_AUTH": "password",
+        "REDIS_USER": REDIS_APP_USER,
+        "REDIS_PASSWORD": REDIS_APP_PASSWORD,
         "CACHE_TTL_SECONDS": "300",
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL": endpoint,
@@ -206,8 +267,16 @@ def _stop(procs: list[tuple[subprocess.Popen[bytes], int]]) -> None:
             proc.kill()
 
 
+@dataclass(frozen=True)
+class Servers:
+    """What the running servers hand on: the API's environment and the PostgreSQL tools."""
+
+    env: dict[str, str]
+    pg_bin_dir: str
+
+
 @contextlib.contextmanager
-def servers() -> Iterator[dict[str, str]]:
+def servers() -> Iterator[Servers]:
     """Start PostgreSQL, Redis and moto; yield the API's environment; stop them all after."""
     bin_dir = _postgres_bin_dir()
     from moto.server import ThreadedMotoServer
@@ -225,8 +294,11 @@ def servers() -> Iterator[dict[str, str]]:
         wait_port(pg_port)
         wait_port(redis_port)
         _create_database(bin_dir, pg_port)
+        _create_redis_user(redis_port)
         endpoint = f"http://{HOST}:{moto_port}"
-        yield _api_env(_create_queue(endpoint), endpoint, pg_port, redis_port)
+        secret_arn = _create_master_secret(endpoint)
+        env = _api_env(_create_queue(endpoint), secret_arn, endpoint, pg_port, redis_port)
+        yield Servers(env, bin_dir)
     finally:
         if moto is not None:
             moto.stop()
@@ -246,17 +318,21 @@ uvicorn.run(create_app(s), host="127.0.0.1", port={port}, log_config=None, acces
 
 
 @contextlib.contextmanager
-def api_server(env: dict[str, str]) -> Iterator[int]:
+def api_server(running: Servers) -> Iterator[int]:
     """The real app under uvicorn in its own process, so client and server do not share a GIL."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-c", API_SERVER.replace("{port}", str(port))],
-        env={**os.environ, **env, "PYTHONPATH": str(APP_DIR)},
+        env={**os.environ, **running.env, "PYTHONPATH": str(APP_DIR)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_port(port)
+        wait_port(port)  # uvicorn listens once the lifespan (the migrations) has finished
+        # The migrations created payment_app without a password (IAM on Aurora); give it one.
+        sql = f"ALTER ROLE {APP_USER} PASSWORD '{APP_PASSWORD}'"
+        if not _psql(running.pg_bin_dir, int(running.env["DB_PORT"]), sql):
+            raise SystemExit("could not set the application role's password")
         yield port
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -352,12 +428,12 @@ async def run_phase(
 
 
 async def seed(env: dict[str, str], count: int) -> list[str]:
-    """Insert payments directly (the benchmark is about reads); returns their ids."""
+    """Insert payments directly, as the superuser (the benchmark is about reads); their ids."""
     conn = await asyncpg.connect(
         host=HOST,
         port=int(env["DB_PORT"]),
-        user=DB_USER,
-        password=DB_PASSWORD,
+        user=ADMIN_USER,
+        password=ADMIN_PASSWORD,
         database="payments",
     )
     try:
@@ -400,7 +476,7 @@ def print_table(results: list[Result]) -> None:
 async def bench(args: argparse.Namespace, env: dict[str, str], port: int) -> list[Result]:
     """Seed, warm the cache, then measure warm, cold and high-concurrency reads."""
     ids = await seed(env, args.requests)
-    flush = redis.Redis(host=HOST, port=int(env["REDIS_PORT"]), password=REDIS_PASSWORD)
+    flush = redis.Redis(host=HOST, port=int(env["REDIS_PORT"]), password=REDIS_ADMIN_PASSWORD)
     warm_ids = ids[: min(len(ids), 500)]
     base, high = args.concurrency, args.concurrency * 10
     paths = [f"/payments/{i}" for i in warm_ids]
@@ -443,12 +519,12 @@ def main() -> int:
         import uvloop
 
         uvloop.install()
-    with servers() as env, api_server(env) as port:
+    with servers() as running, api_server(running) as port:
         print(
             f"API on {HOST}:{port}; {args.requests} requests/phase, "
             f"baseline concurrency {args.concurrency}, 10x = {args.concurrency * 10}"
         )
-        results = asyncio.run(bench(args, env, port))
+        results = asyncio.run(bench(args, running.env, port))
     print_table(results)
     warm = results[0].row()
     errors = sum(r.errors for r in results)

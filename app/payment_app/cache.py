@@ -10,19 +10,37 @@ from typing import Any
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.credentials import CredentialProvider
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from payment_app.config import Settings
+from payment_app.credentials import redis_credentials_provider
 
 log = logging.getLogger(__name__)
 
 
-def create_client(settings: Settings) -> redis.Redis:
-    """Redis client; rediss with certificate verification when REDIS_TLS is true."""
+# NOTE: ElastiCache disconnects IAM-authenticated connections after 12 hours (auth-iam.html,
+# Limitations; tokens are valid 15 minutes), and a connection the server closed for any other
+# reason looks the same. The client below replaces one without a failed call: the pool checks a
+# connection before handing it out and reconnects one the server has closed (redis-py skips that
+# check while maintenance notifications are on, one more reason they are off),
+# `health_check_interval` PINGs one idle longer than that and reconnects if the PING fails, and
+# `retry` reconnects and repeats a command that still hit a connection error. Every reconnect
+# asks the credential provider again, so it gets a fresh token, never the expired first one.
+# tests/app/test_credentials.py kills the service's connections server-side to prove it.
+def create_client(settings: Settings, credentials: CredentialProvider | None = None) -> redis.Redis:
+    """Redis client; rediss with certificate verification when REDIS_TLS is true.
+
+    `credentials` is asked for `(user, password or token)` on every new connection; it defaults
+    to the provider REDIS_AUTH selects.
+    """
+    if credentials is None:
+        credentials = redis_credentials_provider(settings)
     return redis.Redis(
         host=settings.redis_host,
         port=settings.redis_port,
-        password=settings.redis_auth_token or None,
+        credential_provider=credentials,
         ssl=settings.redis_tls,
         ssl_cert_reqs="required" if settings.redis_tls else "none",
         ssl_check_hostname=settings.redis_tls,  # explicit: older redis-py defaulted to off
@@ -33,6 +51,10 @@ def create_client(settings: Settings) -> redis.Redis:
         retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), retries=1),
         max_connections=100,
         decode_responses=True,
+        # No CLIENT SETINFO or CLIENT MAINT_NOTIFICATIONS on connect: the service's ElastiCache
+        # user may run only GET, SET, DEL and PING, so each would be refused on every connect.
+        driver_info=None,
+        maint_notifications_config=MaintNotificationsConfig(enabled=False),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -11,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Role = Literal["api", "worker", "migrate"]
+AuthMode = Literal["iam", "password"]
+AUTH_MODES: tuple[AuthMode, ...] = ("iam", "password")
 
 DEFAULT_RDS_CA_BUNDLE = "/opt/payment-app/certs/rds-global-bundle.pem"
 SSL_MODES = ("disable", "require", "verify-ca", "verify-full")
@@ -30,6 +31,9 @@ KEEP_ALIVE_MARGIN_SECONDS = 15
 # set's SizeRestrictions_BODY rule blocks anything larger: a bigger API limit is never reachable.
 WAF_MAX_BODY_BYTES = 8 * 1024
 MIN_BODY_BYTES = 1024  # leaves room for a full payment request (a few hundred bytes) and more
+# An ElastiCache replication group id as the service signs IAM tokens for it: ElastiCache
+# stores ids in lowercase, and the token's host must match that spelling exactly.
+_CACHE_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-)){0,39}(?<!-)$")
 
 
 class ConfigError(ValueError):
@@ -49,20 +53,26 @@ class Settings:
     db_host: str
     db_port: int
     db_name: str
-    db_user: str
-    db_password: str = field(repr=False)
+    db_user: str  # the application role; never the master user
+    db_auth: AuthMode = "iam"
+    db_password: str = field(default="", repr=False)  # DB_AUTH=password only (local, tests)
     db_sslmode: str = "verify-full"
     db_sslrootcert: str = DEFAULT_RDS_CA_BUNDLE
+    db_pool_max: int = 10
+    db_pool_idle_seconds: int = 60
+    # Read by the migration runner only, when migrations run (not here: it is the master secret).
+    db_migration_secret_arn: str = ""
     redis_host: str = "localhost"
     redis_port: int = 6379
     redis_tls: bool = True
-    redis_auth_token: str = field(default="", repr=False)
+    redis_auth: AuthMode = "iam"
+    redis_user: str = ""
+    redis_password: str = field(default="", repr=False)  # REDIS_AUTH=password only
+    redis_cache_name: str = ""  # the replication group id an IAM token is signed for
     cache_ttl_seconds: int = 30
     aws_endpoint_url: str | None = None
     max_body_bytes: int = WAF_MAX_BODY_BYTES
     run_migrations: bool = True
-    db_pool_min: int = 1
-    db_pool_max: int = 10
     worker_wait_seconds: int = 20
     worker_batch_size: int = 10
     worker_visibility_timeout: int = 60
@@ -155,41 +165,106 @@ def _max_body_bytes(env: Mapping[str, str]) -> int:
     return value
 
 
-def _db_credentials(env: Mapping[str, str]) -> tuple[str, str]:
-    raw = _get(env, "DB_CREDENTIALS")
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
-        raise ConfigError("DB_CREDENTIALS must be JSON with username and password") from None
-    if not isinstance(data, dict):
-        raise ConfigError("DB_CREDENTIALS must be a JSON object with username and password")
-    user, password = data.get("username"), data.get("password")
-    if not isinstance(user, str) or not user or not isinstance(password, str) or not password:
-        raise ConfigError("DB_CREDENTIALS must contain non-empty username and password")
-    return user, password
+def _auth_mode(env: Mapping[str, str], name: str) -> AuthMode:
+    mode = _get(env, name, "iam")
+    for allowed in AUTH_MODES:
+        if mode == allowed:
+            return allowed
+    raise ConfigError(f"{name} must be one of {', '.join(AUTH_MODES)}, got {mode!r}")
+
+
+@dataclass(frozen=True)
+class _Database:
+    """The DB_* variables, validated together: they constrain each other."""
+
+    user: str
+    auth: AuthMode
+    password: str = field(repr=False)
+    sslmode: str
+    sslrootcert: str
+
+
+def _database(env: Mapping[str, str]) -> _Database:
+    user = _get(env, "DB_USER")
+    auth = _auth_mode(env, "DB_AUTH")
+    sslmode = _get(env, "DB_SSLMODE", "verify-full")
+    if sslmode not in SSL_MODES:
+        raise ConfigError(f"DB_SSLMODE must be one of {', '.join(SSL_MODES)}, got {sslmode!r}")
+    if auth == "iam" and sslmode != "verify-full":
+        raise ConfigError(
+            f"DB_AUTH=iam requires DB_SSLMODE=verify-full, got {sslmode!r}: RDS accepts IAM "
+            "tokens only over TLS, and a token must not be sent to an unverified host"
+        )
+    sslrootcert = _get(env, "DB_SSLROOTCERT", DEFAULT_RDS_CA_BUNDLE)
+    if sslmode.startswith("verify") and not os.path.isfile(sslrootcert):
+        raise ConfigError(f"DB_SSLROOTCERT file not found: {sslrootcert}")
+    password = env.get("DB_PASSWORD", "").strip()
+    if auth == "password" and not password:
+        raise ConfigError("DB_PASSWORD is required when DB_AUTH=password")
+    return _Database(user, auth, password if auth == "password" else "", sslmode, sslrootcert)
+
+
+@dataclass(frozen=True)
+class _Redis:
+    """The REDIS_* variables, validated together."""
+
+    tls: bool
+    auth: AuthMode
+    user: str
+    password: str = field(repr=False)
+    cache_name: str
+
+
+def _redis(env: Mapping[str, str]) -> _Redis:
+    tls = _bool(env, "REDIS_TLS", True)
+    auth = _auth_mode(env, "REDIS_AUTH")
+    user = env.get("REDIS_USER", "").strip()
+    if auth == "password":
+        return _Redis(tls, auth, user, _get(env, "REDIS_PASSWORD"), "")
+    if not tls:
+        raise ConfigError(
+            "REDIS_AUTH=iam requires REDIS_TLS=true: ElastiCache refuses IAM authentication "
+            "without in-transit encryption"
+        )
+    if not user:
+        raise ConfigError("REDIS_USER is required when REDIS_AUTH=iam (the ElastiCache user id)")
+    cache_name = _get(env, "REDIS_CACHE_NAME")
+    if not _CACHE_NAME.match(cache_name):
+        raise ConfigError(
+            "REDIS_CACHE_NAME must be the replication group id in lowercase (a letter, then up "
+            f"to 39 letters, digits or single hyphens, not ending in one), got {cache_name!r}"
+        )
+    return _Redis(tls, auth, user, "", cache_name)
+
+
+def _migration_secret_arn(env: Mapping[str, str], role: Role, run_migrations: bool) -> str:
+    """Required where migrations run (the API, `payment_app.migrate`); the worker never reads it."""
+    arn = env.get("DB_MIGRATION_SECRET_ARN", "").strip()
+    if not (run_migrations or role == "migrate"):
+        return arn
+    if not arn:
+        raise ConfigError(
+            "DB_MIGRATION_SECRET_ARN is required when RUN_MIGRATIONS is true or for "
+            "payment_app.migrate (the migrations log in as the RDS master user)"
+        )
+    if not arn.startswith("arn:") or ":secretsmanager:" not in arn:
+        raise ConfigError(f"DB_MIGRATION_SECRET_ARN must be a Secrets Manager ARN, got {arn!r}")
+    return arn
 
 
 def load_settings(env: Mapping[str, str] | None = None, role: Role = "api") -> Settings:
     """Build Settings from env; the worker additionally needs the topic and the bucket."""
     env = os.environ if env is None else env
     need_worker = role == "worker"
-    user, password = _db_credentials(env)
-    sslmode = _get(env, "DB_SSLMODE", "verify-full")
-    if sslmode not in SSL_MODES:
-        raise ConfigError(f"DB_SSLMODE must be one of {', '.join(SSL_MODES)}, got {sslmode!r}")
-    sslrootcert = _get(env, "DB_SSLROOTCERT", DEFAULT_RDS_CA_BUNDLE)
-    if sslmode.startswith("verify") and not os.path.isfile(sslrootcert):
-        raise ConfigError(f"DB_SSLROOTCERT file not found: {sslrootcert}")
+    database = _database(env)
+    cache = _redis(env)
     log_level = _get(env, "LOG_LEVEL", "INFO").upper()
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     region = env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "").strip()
     if not region:
         raise ConfigError("AWS_REGION is required but not set")
-    pool_min = _int(env, "DB_POOL_MIN", 1, 0, 100)
-    pool_max = _int(env, "DB_POOL_MAX", 10, 1, 200)
-    if pool_max < pool_min:
-        raise ConfigError("DB_POOL_MAX must be >= DB_POOL_MIN")
+    run_migrations = _bool(env, "RUN_MIGRATIONS", True)
     return Settings(
         environment=_get(env, "ENVIRONMENT", "dev"),
         log_level=log_level,
@@ -200,20 +275,25 @@ def load_settings(env: Mapping[str, str] | None = None, role: Role = "api") -> S
         db_host=_get(env, "DB_HOST"),
         db_port=_int(env, "DB_PORT", 5432, 1, 65535),
         db_name=_get(env, "DB_NAME"),
-        db_user=user,
-        db_password=password,
-        db_sslmode=sslmode,
-        db_sslrootcert=sslrootcert,
+        db_user=database.user,
+        db_auth=database.auth,
+        db_password=database.password,
+        db_sslmode=database.sslmode,
+        db_sslrootcert=database.sslrootcert,
+        db_pool_max=_int(env, "DB_POOL_MAX", 10, 1, 200),
+        db_pool_idle_seconds=_int(env, "DB_POOL_IDLE_SECONDS", 60, 1, 3600),
+        db_migration_secret_arn=_migration_secret_arn(env, role, run_migrations),
         redis_host=_get(env, "REDIS_HOST"),
         redis_port=_int(env, "REDIS_PORT", 6379, 1, 65535),
-        redis_tls=_bool(env, "REDIS_TLS", True),
-        redis_auth_token=env.get("REDIS_AUTH_TOKEN", "").strip(),
+        redis_tls=cache.tls,
+        redis_auth=cache.auth,
+        redis_user=cache.user,
+        redis_password=cache.password,
+        redis_cache_name=cache.cache_name,
         cache_ttl_seconds=_int(env, "CACHE_TTL_SECONDS", 30, 1, 86400),
         aws_endpoint_url=env.get("AWS_ENDPOINT_URL", "").strip() or None,
         max_body_bytes=_max_body_bytes(env),
-        run_migrations=_bool(env, "RUN_MIGRATIONS", True),
-        db_pool_min=pool_min,
-        db_pool_max=pool_max,
+        run_migrations=run_migrations,
         worker_wait_seconds=_int(env, "WORKER_WAIT_SECONDS", 20, 0, 20),
         worker_batch_size=_int(env, "WORKER_BATCH_SIZE", 10, 1, 10),
         worker_visibility_timeout=_int(env, "WORKER_VISIBILITY_TIMEOUT", 60, 1, 43200),

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from payment_app.config import Settings
+from payment_app.credentials import DbPassword, db_password_provider
 from payment_app.models import Payment, PaymentRequest, PaymentStatus
 
 _COLUMNS = """
@@ -34,28 +35,38 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | bool:
     return ctx
 
 
-def connect_kwargs(settings: Settings) -> dict[str, Any]:
-    """Connection arguments shared by the pool and by the migration runner."""
+def connect_kwargs(settings: Settings, password: DbPassword | str) -> dict[str, Any]:
+    """Connection arguments as the application role.
+
+    asyncpg calls a callable password (an IAM token provider) for every new connection.
+    """
     return {
         "host": settings.db_host,
         "port": settings.db_port,
         "database": settings.db_name,
         "user": settings.db_user,
-        "password": settings.db_password,
+        "password": password,
         "ssl": ssl_context(settings),
         "timeout": 5,
         "server_settings": {"application_name": f"payment-app-{settings.environment}"},
     }
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
-    """Lazy pool (min_size may be 0) so the API starts, and reports not-ready, when DB is down."""
+async def create_pool(settings: Settings, password: DbPassword | None = None) -> asyncpg.Pool:
+    """Lazy pool as the application role, with no minimum size: connections are opened on
+    demand, so the API starts (and reports not-ready) while the database is down, and every
+    connection closes after DB_POOL_IDLE_SECONDS idle, which lets Aurora Serverless auto-pause.
+
+    `password` defaults to the provider DB_AUTH selects (a fresh IAM token per connection).
+    """
+    if password is None:
+        password = db_password_provider(settings)
     pool = await asyncpg.create_pool(
         min_size=0,
         max_size=settings.db_pool_max,
         command_timeout=10,
-        max_inactive_connection_lifetime=300,
-        **connect_kwargs(settings),
+        max_inactive_connection_lifetime=settings.db_pool_idle_seconds,
+        **connect_kwargs(settings, password),
     )
     assert pool is not None
     return pool

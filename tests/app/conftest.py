@@ -21,10 +21,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import boto3  # type: ignore[import-untyped]
 import httpx
 import pytest
 import pytest_asyncio
+import redis
+import redis.asyncio as aioredis
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,9 +36,26 @@ from payment_app import cache, db, migrate
 from payment_app.api import create_app
 from payment_app.config import Settings, load_settings
 
-DB_USER = "payments_admin"
-DB_PASSWORD = "test-only-db-password"
-REDIS_PASSWORD = "test-only-redis-token"
+from payment_platform.cache import APP_ACCESS_STRING
+
+# Three PostgreSQL identities, as on Aurora:
+# - the cluster superuser, which RDS keeps to itself: here only the harness uses it (setup,
+#   inspecting the catalog, changing passwords as RDS rotation and IAM would);
+ADMIN_USER = "payments_admin"
+ADMIN_PASSWORD = "test-only-admin-password"
+# - the RDS master user: CREATEROLE and CREATEDB, owns the database, not a superuser; its login
+#   is the migration secret, stored in moto Secrets Manager;
+MASTER_USER = "payments_master"
+MASTER_PASSWORD = "test-only-master-password"
+# - the application role the migrations create; the password stands in for IAM (vanilla
+#   PostgreSQL has no rds_iam), set by the harness after the first migration.
+APP_USER = "payment_app"
+APP_PASSWORD = "test-only-app-password"
+# Redis: the default user (requirepass) is the harness's admin; the service is an ACL user with
+# exactly the infrastructure's access string.
+REDIS_ADMIN_PASSWORD = "test-only-redis-admin"
+REDIS_APP_USER = "payment-app"
+REDIS_APP_PASSWORD = "test-only-redis-app"
 REGION = "eu-west-1"
 # A second loopback address the servers also listen on, deliberately absent from the server
 # certificate (which names only 127.0.0.1 and localhost): verify-full against it must fail.
@@ -195,12 +215,62 @@ def tls_material() -> Iterator[TlsMaterial]:
 
 
 @dataclass(frozen=True)
+class Identities:
+    """Who is who in the test servers, for tests that act as someone other than the service."""
+
+    admin_user: str = ADMIN_USER
+    admin_password: str = ADMIN_PASSWORD
+    master_user: str = MASTER_USER
+    master_password: str = MASTER_PASSWORD
+    app_user: str = APP_USER
+    app_password: str = APP_PASSWORD
+    redis_admin_password: str = REDIS_ADMIN_PASSWORD
+    redis_app_user: str = REDIS_APP_USER
+    redis_app_password: str = REDIS_APP_PASSWORD
+    redis_access_string: str = APP_ACCESS_STRING
+
+
+@pytest.fixture(scope="session")
+def identities() -> Identities:
+    return Identities()
+
+
+@dataclass(frozen=True)
 class PostgresServer:
     host: str
     port: int
     bin_dir: str
 
-    def create_database(self, name: str) -> None:
+    def _admin_env(self) -> dict[str, str]:
+        return {**os.environ, "PGPASSWORD": ADMIN_PASSWORD}
+
+    def psql(self, sql: str, database: str = "postgres") -> None:
+        """Run SQL as the superuser (setup only: the service never connects like this)."""
+        subprocess.run(
+            [
+                f"{self.bin_dir}/psql",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                ADMIN_USER,
+                "-d",
+                database,
+                "-c",
+                sql,
+            ],
+            check=True,
+            env=self._admin_env(),
+            capture_output=True,
+        )
+
+    def create_database(self, name: str, owner: str = MASTER_USER) -> None:
+        """As on RDS, a database the master user owns (so it may hand its schema over)."""
         subprocess.run(
             [
                 f"{self.bin_dir}/createdb",
@@ -209,13 +279,33 @@ class PostgresServer:
                 "-p",
                 str(self.port),
                 "-U",
-                DB_USER,
+                ADMIN_USER,
+                "-O",
+                owner,
                 name,
             ],
             check=True,
-            env={**os.environ, "PGPASSWORD": DB_PASSWORD},
+            env=self._admin_env(),
             capture_output=True,
         )
+
+    async def admin_connect(self, database: str = "payments") -> Any:
+        return await asyncpg.connect(
+            host=self.host,
+            port=self.port,
+            user=ADMIN_USER,
+            password=ADMIN_PASSWORD,
+            database=database,
+        )
+
+
+# rds_iam: a stand-in for Aurora's role, so the migrations take the branch that grants it; the
+# master holds it WITH ADMIN OPTION as Aurora's master does (through rds_superuser).
+_CLUSTER_SETUP = f"""
+CREATE ROLE {MASTER_USER} LOGIN CREATEROLE CREATEDB PASSWORD '{MASTER_PASSWORD}';
+CREATE ROLE rds_iam NOLOGIN;
+GRANT rds_iam TO {MASTER_USER} WITH ADMIN OPTION;
+"""
 
 
 def _postgres_bin_dir() -> str | None:
@@ -240,7 +330,7 @@ def postgres_server(tls_material: TlsMaterial) -> Iterator[PostgresServer]:
         pytest.skip("PostgreSQL server binaries not found; run scripts/install-services.sh")
     workdir = Path(tempfile.mkdtemp(prefix="pay-pg-"))
     data, pwfile = workdir / "data", workdir / "pw"
-    pwfile.write_text(DB_PASSWORD)
+    pwfile.write_text(ADMIN_PASSWORD)
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres", "postgres")
         shutil.chown(pwfile, "postgres", "postgres")
@@ -250,7 +340,7 @@ def postgres_server(tls_material: TlsMaterial) -> Iterator[PostgresServer]:
             "-D",
             str(data),
             "-U",
-            DB_USER,
+            ADMIN_USER,
             f"--pwfile={pwfile}",
             "--auth=scram-sha-256",
             "-E",
@@ -303,10 +393,12 @@ def postgres_server(tls_material: TlsMaterial) -> Iterator[PostgresServer]:
         server = PostgresServer("127.0.0.1", port, bin_dir)
         for _ in range(100):  # the port opens slightly before connections are accepted
             try:
-                server.create_database("payments")
+                server.psql("SELECT 1")
                 break
             except subprocess.CalledProcessError:
                 time.sleep(0.1)
+        server.psql(_CLUSTER_SETUP)
+        server.create_database("payments")
         yield server
     finally:
         stop(proc, signal.SIGINT)  # "fast" shutdown: do not wait for clients to disconnect
@@ -317,6 +409,18 @@ def postgres_server(tls_material: TlsMaterial) -> Iterator[PostgresServer]:
 class RedisServer:
     host: str
     port: int
+
+
+def create_redis_app_user(admin: redis.Redis) -> None:
+    """The service's ACL user: exactly the infrastructure's access string, plus a password."""
+    admin.execute_command(  # type: ignore[no-untyped-call]
+        "ACL",
+        "SETUSER",
+        REDIS_APP_USER,
+        "reset",
+        *APP_ACCESS_STRING.split(),
+        f">{REDIS_APP_PASSWORD}",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -333,7 +437,7 @@ def redis_server() -> Iterator[RedisServer]:
             "--bind",
             "127.0.0.1",
             "--requirepass",
-            REDIS_PASSWORD,
+            REDIS_ADMIN_PASSWORD,
             "--save",
             "",
             "--appendonly",
@@ -346,6 +450,8 @@ def redis_server() -> Iterator[RedisServer]:
     )
     try:
         wait_for_port(port, proc)
+        with redis.Redis(host="127.0.0.1", port=port, password=REDIS_ADMIN_PASSWORD) as admin:
+            create_redis_app_user(admin)
         yield RedisServer("127.0.0.1", port)
     finally:
         stop(proc)
@@ -359,7 +465,7 @@ def uncertified_host() -> str:
 @pytest.fixture(scope="session")
 def redis_tls_server(tls_material: TlsMaterial) -> Iterator[RedisServer]:
     """A second Redis that speaks TLS only (--port 0), like ElastiCache with in-transit
-    encryption; no client certificates, requirepass as on the plain one."""
+    encryption; no client certificates, the same admin and ACL user as on the plain one."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server not found; run scripts/install-services.sh")
@@ -385,7 +491,7 @@ def redis_tls_server(tls_material: TlsMaterial) -> Iterator[RedisServer]:
                 "127.0.0.1",
                 UNCERTIFIED_HOST,
                 "--requirepass",
-                REDIS_PASSWORD,
+                REDIS_ADMIN_PASSWORD,
                 "--save",
                 "",
                 "--appendonly",
@@ -407,6 +513,15 @@ def redis_tls_server(tls_material: TlsMaterial) -> Iterator[RedisServer]:
             if proc.poll() is not None and re.search(r"bad directive|not supported", output, re.I):
                 pytest.skip(f"redis-server was built without TLS support ({last})")
             raise RuntimeError(f"{exc}; redis-server said: {last}") from exc
+        admin = redis.Redis(
+            host="127.0.0.1",
+            port=port,
+            password=REDIS_ADMIN_PASSWORD,
+            ssl=True,
+            ssl_ca_certs=str(tls_material.ca_cert),
+        )
+        with admin:
+            create_redis_app_user(admin)
         yield RedisServer("127.0.0.1", port)
     finally:
         stop(proc)
@@ -452,11 +567,16 @@ class AwsResources:
     topic_arn: str
     bucket: str
     events_queue_url: str
+    master_secret_arn: str  # as RDS manages it: SecretString JSON {"username", "password"}
 
 
 @pytest.fixture(scope="session")
 def aws_resources(moto_endpoint: str) -> AwsResources:
     sns, sqs, s3 = (aws(moto_endpoint, s) for s in ("sns", "sqs", "s3"))
+    master_secret_arn = aws(moto_endpoint, "secretsmanager").create_secret(
+        Name="rds!cluster-payments-test",
+        SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD}),
+    )["ARN"]
     topic_arn = sns.create_topic(Name="payment-events")["TopicArn"]
     bucket = "payment-transaction-log"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -470,7 +590,7 @@ def aws_resources(moto_endpoint: str) -> AwsResources:
         Endpoint=events_arn,
         Attributes={"RawMessageDelivery": "true"},
     )
-    return AwsResources(moto_endpoint, topic_arn, bucket, events_url)
+    return AwsResources(moto_endpoint, topic_arn, bucket, events_url, master_secret_arn)
 
 
 @dataclass(frozen=True)
@@ -502,7 +622,8 @@ def make_queues(endpoint: str, visibility_timeout: int = 30, max_receive: int = 
 def base_env(
     pg: PostgresServer, rd: RedisServer, res: AwsResources, queue_url: str
 ) -> dict[str, str]:
-    """Environment exactly as ECS would inject it (secrets included), pointed at loopback."""
+    """The ECS environment pointed at loopback, with password auth standing in for IAM (which
+    vanilla PostgreSQL and Redis cannot do) but the same least-privilege identities."""
     return {
         "PAYMENT_QUEUE_URL": queue_url,
         "EVENTS_TOPIC_ARN": res.topic_arn,
@@ -511,11 +632,16 @@ def base_env(
         "DB_PORT": str(pg.port),
         "DB_NAME": "payments",
         "DB_SSLMODE": "disable",
-        "DB_CREDENTIALS": json.dumps({"username": DB_USER, "password": DB_PASSWORD}),
+        "DB_USER": APP_USER,
+        "DB_AUTH": "password",
+        "DB_PASSWORD": APP_PASSWORD,
+        "DB_MIGRATION_SECRET_ARN": res.master_secret_arn,
         "REDIS_HOST": rd.host,
         "REDIS_PORT": str(rd.port),
         "REDIS_TLS": "false",
-        "REDIS_AUTH_TOKEN": REDIS_PASSWORD,
+        "REDIS_AUTH": "password",
+        "REDIS_USER": REDIS_APP_USER,
+        "REDIS_PASSWORD": REDIS_APP_PASSWORD,
         "CACHE_TTL_SECONDS": "60",
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL": res.endpoint,
@@ -545,9 +671,12 @@ def env(
 
 
 @pytest.fixture(scope="session")
-def base_settings(env: dict[str, str]) -> Settings:
+def base_settings(env: dict[str, str], postgres_server: PostgresServer) -> Settings:
+    """Migrated with the master secret from moto; the application role it created then gets the
+    password that stands in for its IAM token."""
     settings = load_settings(env, role="worker")
     migrate.upgrade(settings)
+    postgres_server.psql(f"ALTER ROLE {APP_USER} PASSWORD '{APP_PASSWORD}'")
     return settings
 
 
@@ -637,3 +766,28 @@ async def payment_cache(settings: Settings) -> AsyncIterator[cache.PaymentCache]
         yield cache.PaymentCache(redis_client, settings.cache_ttl_seconds)
     finally:
         await redis_client.aclose()
+
+
+@pytest_asyncio.fixture
+async def pg_admin(postgres_server: PostgresServer) -> AsyncIterator[Any]:
+    """The superuser on the payments database: to inspect the catalog and change passwords."""
+    conn = await postgres_server.admin_connect()
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
+async def redis_admin(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """The default (admin) user on the plain Redis: what the service's user may not do."""
+    client = aioredis.Redis(
+        host=redis_server.host,
+        port=redis_server.port,
+        password=REDIS_ADMIN_PASSWORD,
+        decode_responses=True,
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()

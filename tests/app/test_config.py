@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,28 +21,148 @@ ENV = {
     "DB_HOST": "db.internal",
     "DB_NAME": "payments",
     "DB_SSLMODE": "require",
-    "DB_CREDENTIALS": json.dumps({"username": "admin_user", "password": "s3cr3t-value"}),
+    "DB_USER": "payment_app",
+    "DB_AUTH": "password",
+    "DB_PASSWORD": "s3cr3t-value",
+    "DB_MIGRATION_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!x-AbCd",
     "REDIS_HOST": "cache.internal",
-    "REDIS_AUTH_TOKEN": "redis-token-value",
+    "REDIS_AUTH": "password",
+    "REDIS_USER": "payment-app",
+    "REDIS_PASSWORD": "redis-token-value",
     "AWS_REGION": "eu-west-1",
 }
+# What the infrastructure sets on ECS: IAM for both, verify-full, no password anywhere.
+IAM = {
+    "DB_AUTH": "iam",
+    "DB_SSLMODE": "verify-full",
+    "DB_PASSWORD": "",
+    "REDIS_AUTH": "iam",
+    "REDIS_TLS": "true",
+    "REDIS_CACHE_NAME": "payments-prod-cache",
+    "REDIS_PASSWORD": "",
+}
+
+
+@pytest.fixture
+def ca_bundle(tmp_path: Path) -> str:
+    """verify-full needs DB_SSLROOTCERT to exist (the image's RDS bundle outside a container)."""
+    bundle = tmp_path / "rds-ca.pem"
+    bundle.write_text("")
+    return str(bundle)
 
 
 def test_defaults_and_secret_redaction() -> None:
     settings = load_settings(ENV, role="worker")
     assert settings.db_port == 5432 and settings.redis_port == 6379
     assert settings.redis_tls is True and settings.cache_ttl_seconds == 30
-    assert settings.db_user == "admin_user"
+    assert settings.db_user == "payment_app" and settings.db_auth == "password"
+    assert settings.db_password == "s3cr3t-value"
+    assert (settings.redis_user, settings.redis_password) == ("payment-app", "redis-token-value")
+    assert settings.db_pool_max == 10 and settings.db_pool_idle_seconds == 60
     assert "s3cr3t-value" not in repr(settings)
     assert "redis-token-value" not in repr(settings)
+
+
+def test_iam_is_the_default_and_needs_no_password(ca_bundle: str) -> None:
+    env = {**ENV, **IAM, "DB_SSLROOTCERT": ca_bundle}
+    del env["DB_AUTH"], env["REDIS_AUTH"]  # iam when unset
+    settings = load_settings(env, role="api")
+    assert (settings.db_auth, settings.redis_auth) == ("iam", "iam")
+    assert (settings.db_password, settings.redis_password) == ("", "")
+    assert settings.redis_cache_name == "payments-prod-cache"
+    assert settings.redis_user == "payment-app"
+
+
+def test_iam_mode_ignores_a_stray_password(ca_bundle: str) -> None:
+    """A stray DB_PASSWORD next to DB_AUTH=iam is not kept (nothing could use it)."""
+    env = {**ENV, **IAM, "DB_SSLROOTCERT": ca_bundle, "DB_PASSWORD": "stray"}
+    assert load_settings(env).db_password == ""
+
+
+def test_old_credential_variables_are_gone() -> None:
+    """DB_CREDENTIALS and REDIS_AUTH_TOKEN are no longer read: they satisfy nothing and reach
+    no setting; nor is DB_POOL_MIN (the pool's minimum is always 0)."""
+    env = {k: v for k, v in ENV.items() if k not in ("DB_USER", "DB_PASSWORD")}
+    env["DB_CREDENTIALS"] = '{"username": "admin_user", "password": "master-pass"}'
+    with pytest.raises(ConfigError, match="DB_USER is required"):
+        load_settings(env)
+    settings = load_settings({**ENV, "REDIS_AUTH_TOKEN": "old-token", "DB_POOL_MIN": "5"})
+    assert "old-token" not in (settings.redis_password, repr(settings))
+    fields = set(vars(settings))
+    assert not fields & {"db_credentials", "redis_auth_token", "db_pool_min"}
+
+
+@pytest.mark.parametrize(
+    ("override", "variable", "reason"),
+    [
+        ({"DB_SSLMODE": "require"}, "DB_SSLMODE=verify-full", "only over TLS"),
+        ({"DB_SSLMODE": "verify-ca"}, "DB_SSLMODE=verify-full", "unverified host"),
+        ({"REDIS_TLS": "false"}, "REDIS_TLS=true", "in-transit encryption"),
+        ({"REDIS_CACHE_NAME": ""}, "REDIS_CACHE_NAME", "required"),
+        ({"REDIS_CACHE_NAME": "Payments-Cache"}, "REDIS_CACHE_NAME", "lowercase"),
+        ({"REDIS_CACHE_NAME": "payments--cache"}, "REDIS_CACHE_NAME", "lowercase"),
+        ({"REDIS_USER": ""}, "REDIS_USER", "required"),
+        ({"DB_AUTH": "token"}, "DB_AUTH", "iam, password"),
+        ({"REDIS_AUTH": "none"}, "REDIS_AUTH", "iam, password"),
+    ],
+)
+def test_iam_requirements_name_the_variable(
+    ca_bundle: str, override: dict[str, str], variable: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({**ENV, **IAM, "DB_SSLROOTCERT": ca_bundle, **override})
+    message = str(info.value)
+    assert variable in message and reason in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"DB_AUTH": "password", "DB_PASSWORD": ""}, "DB_PASSWORD"),
+        ({"REDIS_AUTH": "password", "REDIS_PASSWORD": ""}, "REDIS_PASSWORD"),
+        ({"DB_USER": ""}, "DB_USER"),
+    ],
+)
+def test_password_mode_needs_the_password(override: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings({**ENV, **override})
+
+
+def test_migrations_need_the_master_secret_arn_where_they_run() -> None:
+    without = {k: v for k, v in ENV.items() if k != "DB_MIGRATION_SECRET_ARN"}
+    for role in ("api", "migrate"):  # RUN_MIGRATIONS defaults to true; migrate always migrates
+        with pytest.raises(ConfigError, match="DB_MIGRATION_SECRET_ARN is required"):
+            load_settings(without, role=role)
+    with pytest.raises(ConfigError, match="DB_MIGRATION_SECRET_ARN is required"):
+        load_settings({**without, "RUN_MIGRATIONS": "true"}, role="worker")
+    with pytest.raises(ConfigError, match="DB_MIGRATION_SECRET_ARN must be a Secrets Manager ARN"):
+        load_settings({**ENV, "DB_MIGRATION_SECRET_ARN": "rds-master-password"})
+    # The worker on ECS: RUN_MIGRATIONS=false and no secret ARN at all.
+    worker = load_settings({**without, "RUN_MIGRATIONS": "false"}, role="worker")
+    assert worker.run_migrations is False and worker.db_migration_secret_arn == ""
+    assert load_settings(ENV).db_migration_secret_arn == ENV["DB_MIGRATION_SECRET_ARN"]
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("1", True), ("3600", True), ("0", False), ("3601", False)]
+)
+def test_pool_idle_seconds_range(value: str, ok: bool) -> None:
+    env = {**ENV, "DB_POOL_IDLE_SECONDS": value}
+    if ok:
+        assert load_settings(env).db_pool_idle_seconds == int(value)
+    else:
+        with pytest.raises(ConfigError, match="DB_POOL_IDLE_SECONDS must be between 1 and 3600"):
+            load_settings(env)
 
 
 @pytest.mark.parametrize(
     ("override", "variable"),
     [
         ({"DB_HOST": ""}, "DB_HOST"),
-        ({"DB_CREDENTIALS": "not json"}, "DB_CREDENTIALS"),
-        ({"DB_CREDENTIALS": json.dumps({"username": "x"})}, "DB_CREDENTIALS"),
+        ({"DB_USER": ""}, "DB_USER"),
+        ({"DB_POOL_MAX": "0"}, "DB_POOL_MAX"),
+        ({"DB_POOL_IDLE_SECONDS": "soon"}, "DB_POOL_IDLE_SECONDS"),
         ({"DB_PORT": "abc"}, "DB_PORT"),
         ({"REDIS_PORT": "70000"}, "REDIS_PORT"),
         ({"REDIS_TLS": "maybe"}, "REDIS_TLS"),
@@ -104,7 +223,7 @@ def test_entrypoint_exits_with_one_line() -> None:
         check=False,
     )
     assert result.returncode != 0
-    assert result.stderr.strip() == "configuration error: DB_CREDENTIALS is required but not set"
+    assert result.stderr.strip() == "configuration error: DB_USER is required but not set"
 
 
 def test_unset_edge_variables_give_local_defaults() -> None:

@@ -7,25 +7,36 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.credentials import CredentialProvider
 
 from payment_app import aws, cache, db, migrate
 from payment_app.api import errors
 from payment_app.api.middleware import DEFAULT_QUIET_PATHS, RequestContextMiddleware
 from payment_app.api.routes import health, payments
 from payment_app.config import Settings
+from payment_app.credentials import DbPassword
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app; dependencies are opened in the lifespan so import stays side-effect free."""
+def create_app(
+    settings: Settings,
+    *,
+    db_password: DbPassword | None = None,
+    redis_credentials: CredentialProvider | None = None,
+) -> FastAPI:
+    """Build the app; dependencies are opened in the lifespan so import stays side-effect free.
+
+    `db_password` and `redis_credentials` are asked for a credential on every new connection;
+    they default to the providers DB_AUTH and REDIS_AUTH select (IAM tokens on ECS).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.run_migrations:
+        if settings.run_migrations:  # at start only: the one use of the master login
             await migrate.upgrade_async(settings)
-        app.state.pool = await db.create_pool(settings)
-        redis_client = cache.create_client(settings)
+        app.state.pool = await db.create_pool(settings, db_password)
+        redis_client = cache.create_client(settings, redis_credentials)
         app.state.cache = cache.PaymentCache(redis_client, settings.cache_ttl_seconds)
         app.state.sqs = aws.client(settings, "sqs")
         log.info("api started", extra={"settings": repr(settings)})

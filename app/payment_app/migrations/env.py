@@ -1,4 +1,9 @@
-"""Alembic environment: runs online migrations over asyncpg while holding an advisory lock."""
+"""Alembic environment: online migrations over asyncpg, as the master user, under a lock.
+
+One transaction per run: take the advisory lock, set up the roles (roles.py), switch to the
+owner role, apply the revisions, commit. The master login comes from the runner (migrate.py),
+which fetched it from Secrets Manager for this run; `alembic` by hand fetches it the same way.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,22 @@ import asyncio
 
 from alembic import context
 from sqlalchemy import URL, Connection, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from payment_app.config import Settings, load_settings
 from payment_app.db import ssl_context
+from payment_app.migrate import (
+    MASTER_ATTRIBUTE,
+    MasterCredentials,
+    MigrationError,
+    fetch_master_credentials,
+)
+from payment_app.migrations import roles
 
 # Arbitrary constant shared by every task; serialises concurrent `upgrade` runs.
 MIGRATION_LOCK_ID = 7_262_001
+APP_ROLE_ATTRIBUTE = "app_role"  # read by revisions that grant to the application role
 
 
 def _settings() -> Settings:
@@ -20,20 +34,36 @@ def _settings() -> Settings:
     return provided if isinstance(provided, Settings) else load_settings(role="migrate")
 
 
-def _run(connection: Connection) -> None:
+def _master(settings: Settings) -> MasterCredentials:
+    provided = context.config.attributes.get(MASTER_ATTRIBUTE)
+    if isinstance(provided, MasterCredentials):
+        return provided
+    return fetch_master_credentials(settings)  # `alembic` by hand: read the secret now
+
+
+def _run(connection: Connection, app_role: str) -> None:
     # Transaction-scoped lock: released on commit or if the task dies mid-migration.
     connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+    roles.bootstrap(connection, app_role)
+    roles.become_owner(connection)
+    context.config.attributes[APP_ROLE_ATTRIBUTE] = app_role
     context.configure(connection=connection, transaction_per_migration=False)
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
 
 
-async def _run_online(settings: Settings) -> None:
+def _login_refused(exc: DBAPIError) -> bool:
+    """28P01 invalid_password / 28000 invalid_authorization_specification."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(code, str) and code.startswith("28")
+
+
+async def _run_online(settings: Settings, master: MasterCredentials) -> None:
     url = URL.create(
         "postgresql+asyncpg",
-        username=settings.db_user,
-        password=settings.db_password,
+        username=master.username,
+        password=master.password,
         host=settings.db_host,
         port=settings.db_port,
         database=settings.db_name,
@@ -41,11 +71,20 @@ async def _run_online(settings: Settings) -> None:
     engine = create_async_engine(url, connect_args={"ssl": ssl_context(settings), "timeout": 10})
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_run)
+            await connection.run_sync(_run, settings.db_user)
+    except DBAPIError as exc:
+        if not _login_refused(exc):
+            raise
+        raise MigrationError(
+            f"the database refused the master login {master.username!r} from "
+            f"DB_MIGRATION_SECRET_ARN ({settings.db_migration_secret_arn}): the secret is stale "
+            "or wrong (RDS rotates it every 7 days; a new run reads the current value)"
+        ) from None
     finally:
         await engine.dispose()
 
 
 if context.is_offline_mode():
     raise SystemExit("offline migrations are not supported; run against the database")
-asyncio.run(_run_online(_settings()))
+_current = _settings()
+asyncio.run(_run_online(_current, _master(_current)))

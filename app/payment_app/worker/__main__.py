@@ -6,19 +6,31 @@ import asyncio
 import signal
 import sys
 
+from redis.credentials import CredentialProvider
+
 from payment_app import aws, cache, db, migrate
 from payment_app.config import ConfigError, Settings, load_settings
+from payment_app.credentials import DbPassword
 from payment_app.logs import configure_logging
 from payment_app.processor import load_processor
 from payment_app.worker.service import PaymentWorker
 
 
-async def serve(settings: Settings) -> None:
-    """Open the dependencies, run until SIGTERM/SIGINT, close them even if the worker fails."""
+async def serve(
+    settings: Settings,
+    *,
+    db_password: DbPassword | None = None,
+    redis_credentials: CredentialProvider | None = None,
+) -> None:
+    """Open the dependencies, run until SIGTERM/SIGINT, close them even if the worker fails.
+
+    The credential providers default to those DB_AUTH and REDIS_AUTH select, as for the API. On
+    ECS RUN_MIGRATIONS is false here, so the worker never needs the master secret.
+    """
     if settings.run_migrations:
         await migrate.upgrade_async(settings)
-    pool = await db.create_pool(settings)
-    redis_client = cache.create_client(settings)
+    pool = await db.create_pool(settings, db_password)
+    redis_client = cache.create_client(settings, redis_credentials)
     worker = PaymentWorker(
         settings,
         pool,
