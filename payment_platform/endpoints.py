@@ -23,14 +23,15 @@ from payment_platform.iam import policy_document
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
 
-# NOTE: without NAT, Fargate needs ECR api + ECR dkr + the S3 gateway endpoint to pull images,
-# Logs to ship container logs and Secrets Manager to inject secrets, or tasks never start. An
+# NOTE: without NAT, Fargate needs ECR api + ECR dkr + the S3 gateway endpoint to pull images
+# and Logs to ship container logs, or tasks never start; the API's start-up migrations need
+# Secrets Manager to read the master secret. An
 # ECR pull-through cache does not help: its first pull needs a path to the upstream registry.
 SERVICES: dict[str, str] = {
     "ecr.api": "image pull: authentication token and image manifests (Fargate agent)",
     "ecr.dkr": "image pull: the Docker registry API (layers then come from S3)",
     "logs": "the awslogs log driver ships API and worker container logs",
-    "secretsmanager": "ECS injects the database and Redis secrets at task start",
+    "secretsmanager": "the API's start-up migrations read the database master secret",
     "sqs": "the API enqueues payments; the worker receives and deletes them",
     "sns": "the worker publishes payment events to the events topic",
     # SQS, SNS, Secrets Manager and S3 call KMS server-side for their own encryption; this one
