@@ -34,9 +34,6 @@ SERVICES: dict[str, str] = {
     "secretsmanager": "the API's start-up migrations read the database master secret",
     "sqs": "the API enqueues payments; the worker receives and deletes them",
     "sns": "the worker publishes payment events to the events topic",
-    # SQS, SNS, Secrets Manager and S3 call KMS server-side for their own encryption; this one
-    # serves direct KMS calls from the tasks (the design lists it). First to drop to save cost.
-    "kms": "direct kms:Decrypt / GenerateDataKey calls from the tasks on the customer keys",
 }
 # NOTE: without a policy an endpoint allows any principal to reach any account's resources (a
 # task's stolen credentials, or an attacker's own, could move data to another account through
@@ -53,8 +50,12 @@ ACCOUNT_KEYS: dict[str, tuple[str, ...]] = {
 # The IAM service prefix of each endpoint's actions (ECR's two endpoints share `ecr`).
 ACTION_PREFIX: dict[str, str] = {service: service.split(".")[0] for service in SERVICES}
 
-# Deliberately absent: sts (task credentials come from the ECS credentials endpoint and RDS IAM
-# tokens are signed locally; nothing calls STS), ssm (no parameters; ECS Exec is off), ecs
+# Deliberately absent: kms (the tasks never call KMS themselves: their kms:GenerateDataKey and
+# kms:Decrypt grants are used by SQS, SNS, S3 and Secrets Manager, which call KMS server-side on
+# the caller's behalf for their own encryption, so no KMS request leaves the VPC; an endpoint
+# would cost ~$7.30 a month per AZ for nothing), sts (task credentials come from the ECS
+# credentials endpoint and the RDS and ElastiCache tokens are signed locally; nothing calls
+# STS), ssm (no parameters; ECS Exec is off), ecs
 # (the Fargate platform reaches the ECS control plane on its own), monitoring (no custom metrics).
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -354,6 +355,18 @@ def test_every_sqs_subscription_is_allowed_by_the_queue(graph: Graph) -> None:
 
 
 SIGNED_LOCALLY = {"rds-db", "elasticache"}
+APP_SOURCE = Path(__file__).resolve().parents[2] / "app" / "payment_app"
+
+
+def _app_calls(service: str) -> list[str]:
+    """Where the service's code creates a boto3 client for `service` (aws.client or boto3)."""
+    pattern = re.compile(rf"""client\((?:settings,\s*)?["']{re.escape(service)}["']""")
+    return [
+        f"{path.relative_to(APP_SOURCE)}:{n}"
+        for path in sorted(APP_SOURCE.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
 
 
 def test_every_service_the_tasks_call_has_an_endpoint(graph: Graph) -> None:
@@ -367,6 +380,10 @@ def test_every_service_the_tasks_call_has_an_endpoint(graph: Graph) -> None:
     # rds-db:connect and elasticache:Connect authorize IAM tokens the app signs locally; the
     # database and the cache check them. No API of either is called from the VPC.
     called -= SIGNED_LOCALLY
+    # The tasks' KMS grants are exercised by SQS, SNS, S3 and Secrets Manager server-side on the
+    # task's behalf: the app makes no KMS call of its own (checked below), so no KMS endpoint.
+    called -= {"kms"}
+    assert not _app_calls("kms"), "the app calls KMS directly: it needs the KMS endpoint back"
     found = endpoint_services(graph)
     interface = {name for name, ep in found.items() if ep.get("vpcEndpointType") == "Interface"}
     assert interface == called, (
