@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ENV    ?= dev
 SUFFIX ?=
 
-.PHONY: plan test lint mypy snapshots matrix bench bench-app config-docs services lock clean venv
+.PHONY: plan test lint mypy snapshots matrix bench bench-app cost config-docs services lock clean venv
 
 REQUIREMENTS := requirements.txt requirements-dev.txt app/requirements.txt app/requirements-test.txt
 
@@ -45,6 +45,10 @@ matrix: $(BIN)/activate
 
 bench: $(BIN)/activate
 	$(BIN)/python -m offline bench
+
+## cost: monthly estimate at list prices, every environment or ENV=... (docs/cost.md)
+cost: $(BIN)/activate
+	$(BIN)/python -m offline cost $(if $(filter command line,$(origin ENV)),--env $(ENV))
 
 bench-app: services $(BIN)/activate
 	$(BIN)/python scripts/bench_app.py

@@ -53,6 +53,7 @@ RULES: list[Rule] = [
     compute.compute_secrets_logging,
     compute.compute_data_credentials,
     compute.compute_roles_network,
+    compute.compute_capacity,
     compute.compute_ecr,
     compute.compute_deployments,
     compute.compute_scaling,

@@ -7,6 +7,7 @@
 - `compute-data-credentials`: no task definition injects a database or cache password; a
   container that reaches the database or the cache authenticates with IAM.
 - `compute-roles-network`: separate task and execution roles; no public IP; Fargate LATEST.
+- `compute-capacity`: a production stack runs no service on Fargate Spot.
 - `compute-ecr`: scan on push, immutable tags, lifecycle policy, customer key, no open policy.
 - `compute-deployments`: a failed deployment rolls back; autoscaling, not `up`, owns the count.
 - `compute-scaling`: the API's scalable target reaches 10x its desired count.
@@ -245,6 +246,33 @@ def compute_roles_network(graph: Graph) -> list[Violation]:
             f"platform version pinned to {service.get('platformVersion')}",
             "ECS.10",
         )
+    return f.items
+
+
+@rule(
+    "compute-capacity",
+    "No service of a production stack on Fargate Spot",
+    "DESIGN production capacity",
+)
+def compute_capacity(graph: Graph) -> list[Violation]:
+    """Spot capacity can be reclaimed at any moment and be unavailable for hours.
+
+    Outside production the worker may use it (SQS redelivers what an interrupted task left);
+    real payments must not wait for capacity to come back. An unknown `production` output
+    counts as production.
+    """
+    f = Findings("compute-capacity")
+    if not facts.deployment_flag(graph, facts.PRODUCTION):
+        return f.items
+    for service in graph.of_type("aws:ecs/service:Service"):
+        spot = [
+            s
+            for s in as_list(service.get("capacityProviderStrategies"))
+            if str(s.get("capacityProvider", "")).upper() == "FARGATE_SPOT"
+            and int(s.get("weight") or 0) > 0
+        ]
+        if spot:
+            f.add(service, "runs on Fargate Spot in production", "DESIGN production capacity")
     return f.items
 
 

@@ -131,6 +131,13 @@ def _repository(profile: Profile, keys: KeysOutputs, scope: Scope) -> aws.ecr.Re
     return repo
 
 
+# The Docker platform an image for each Fargate CPU architecture is built for.
+PLATFORMS = {
+    "X86_64": docker_build.Platform.LINUX_AMD64,
+    "ARM64": docker_build.Platform.LINUX_ARM64,
+}
+
+
 def _image(
     profile: Profile, repo: aws.ecr.Repository, opts: pulumi.ResourceOptions
 ) -> pulumi.Output[str]:
@@ -143,7 +150,8 @@ def _image(
         "api",
         context=docker_build.BuildContextArgs(location=CONTEXT),
         dockerfile=docker_build.DockerfileArgs(location=DOCKERFILE),
-        platforms=[docker_build.Platform.LINUX_AMD64],  # matches the tasks' runtime_platform
+        # The image's architecture is the tasks' runtime_platform (compute.cpu_architecture).
+        platforms=[PLATFORMS[profile.compute.cpu_architecture]],
         push=True,
         # The tag is a hash of app/: an unchanged app/ reuses the tag and nothing is rebuilt or
         # pushed; any change gets a new tag. The task definitions run the pushed digest.

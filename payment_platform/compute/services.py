@@ -1,8 +1,10 @@
 """The ECS cluster and the two Fargate services.
 
 Creates the cluster with Container Insights (it also feeds the worker's backlog-per-task
-metric), and the API and worker services in the private subnets: no public IP, circuit breaker
-with rollback, the API behind the load balancer's target group.
+metric) and its Fargate capacity providers (FARGATE, FARGATE_SPOT), and the API and worker
+services in the private subnets: no public IP, circuit breaker with rollback, the API behind the
+load balancer's target group on on-demand Fargate, the worker on the capacity provider the
+profile names (`compute.worker_spot`; never Spot in production).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from payment_platform.security import SecurityOutputs
 
 DEPLOY_MIN_HEALTHY_PERCENT = 100
 DEPLOY_MAX_PERCENT = 200
+ON_DEMAND, SPOT = "FARGATE", "FARGATE_SPOT"
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,22 @@ def services(
     # endpoints, and the target group must be attached to a listener before a service can use
     # it. depends_on takes no Outputs, so the inputs below carry those dependencies instead.
     endpoint_ids = list(endpoints.interface_endpoint_ids.values())
+    # NOTE: a service may name a capacity provider only once the cluster has it associated
+    # (otherwise CreateService fails with "capacity provider ... is not associated"); the
+    # services take the cluster ARN through this association, so they are created after it.
+    providers = aws.ecs.ClusterCapacityProviders(
+        "main",
+        cluster_name=ecs_cluster.name,
+        capacity_providers=[ON_DEMAND, SPOT],
+        default_capacity_provider_strategies=[
+            aws.ecs.ClusterCapacityProvidersDefaultCapacityProviderStrategyArgs(
+                capacity_provider=ON_DEMAND, weight=1
+            )
+        ],
+        opts=scope.child,
+    )
     placement = _Placement(
-        cluster=ecs_cluster,
+        cluster_arn=after(ecs_cluster.arn, [providers.id]),
         private_subnets=[after(subnet, endpoint_ids) for subnet in network.private_subnet_ids],
         execution_policy=roles.execution.policy,
     )
@@ -94,6 +111,9 @@ def services(
         desired=c.worker_min_count,
         security_group=security.worker_security_group_id,
         task_policy=roles.worker.policy,
+        # The worker is idempotent per message and SQS redelivers what an interrupted task
+        # left, so outside production it may run on Spot (the profile refuses Spot in prod).
+        capacity_provider=SPOT if c.worker_spot else ON_DEMAND,
         scope=scope,
     )
     return Services(api=api, worker=worker)
@@ -103,7 +123,7 @@ def services(
 class _Placement:
     """What both services share: the cluster, the subnets, the execution role's policy."""
 
-    cluster: aws.ecs.Cluster
+    cluster_arn: pulumi.Output[str]
     private_subnets: list[pulumi.Output[str]]
     execution_policy: aws.iam.RolePolicy
 
@@ -120,14 +140,25 @@ def _service(
     scope: Scope,
     load_balancers: list[aws.ecs.ServiceLoadBalancerArgs] | None = None,
     grace: int | None = None,
+    capacity_provider: str | None = None,
 ) -> aws.ecs.Service:
-    """A private Fargate service that rolls back a failed deployment on its own."""
+    """A private Fargate service that rolls back a failed deployment on its own.
+
+    With `capacity_provider` it runs on that Fargate capacity provider, otherwise with the
+    FARGATE launch type (the two are exclusive in CreateService).
+    """
+    strategies = (
+        [aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=capacity_provider, weight=1)]
+        if capacity_provider
+        else None
+    )
     return aws.ecs.Service(
         kind,
         name=profile.name(kind),
-        cluster=placement.cluster.arn,
+        cluster=placement.cluster_arn,
         task_definition=task.arn,
-        launch_type="FARGATE",
+        launch_type=None if capacity_provider else ON_DEMAND,
+        capacity_provider_strategies=strategies,
         platform_version="LATEST",
         desired_count=desired,
         network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(

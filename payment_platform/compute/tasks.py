@@ -242,7 +242,7 @@ def _task_definition(
     container: dict[str, Any],
     scope: Scope,
 ) -> aws.ecs.TaskDefinition:
-    """A Fargate (x86_64 Linux) task definition of one container and a task-local /tmp."""
+    """A Fargate Linux task definition on the profile's architecture: one container, a /tmp."""
     return aws.ecs.TaskDefinition(
         kind,
         family=profile.name(kind),
@@ -251,7 +251,7 @@ def _task_definition(
         network_mode="awsvpc",
         requires_compatibilities=["FARGATE"],
         runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-            operating_system_family="LINUX", cpu_architecture="X86_64"
+            operating_system_family="LINUX", cpu_architecture=profile.compute.cpu_architecture
         ),
         execution_role_arn=execution_role.arn,
         task_role_arn=task_role.arn,

@@ -15,7 +15,7 @@ import config
 from config import Profile
 from conventions import naming
 from offline.mocks import ACCOUNT_ID, REGION
-from offline.recorder import ROOT, stack_config
+from offline.recorder import ROOT, run_program, stack_config
 from payment_platform import compute
 from payment_platform.database import APP_DB_USER
 from payment_platform.edge import EdgeOutputs
@@ -156,7 +156,8 @@ def test_image_built_from_app_and_pinned_by_digest(graph_of, profile):
     repo_url = graph_of.one("aws:ecr/repository:Repository").state["repositoryUrl"]
     assert image.inputs["context"] == {"location": "app"}
     assert image.inputs["dockerfile"] == {"location": "app/Dockerfile"}
-    assert image.inputs["platforms"] == ["linux/amd64"]
+    platform = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}[profile.compute.cpu_architecture]
+    assert image.inputs["platforms"] == [platform]
     assert image.inputs["push"] is True
     assert image.inputs["tags"] == [f"{repo_url}:{compute.image_tag()}"]
     # The tag the program pushes is one the repository lets move.
@@ -224,7 +225,7 @@ def test_task_definition_sizes_and_roles(graph_of, profile, kind):
     assert task["requiresCompatibilities"] == ["FARGATE"]
     assert task["runtimePlatform"] == {
         "operatingSystemFamily": "LINUX",
-        "cpuArchitecture": "X86_64",
+        "cpuArchitecture": c.cpu_architecture,
     }
     execution = graph_of.one(ROLE, "execution").state["arn"]
     own = graph_of.one(ROLE, f"{kind}-task").state["arn"]
@@ -412,7 +413,13 @@ def test_services_private_with_circuit_breaker(graph_of, profile, kind):
     assert i["name"] == profile.name(kind)
     assert i["cluster"] == graph_of.one("aws:ecs/cluster:Cluster").state["arn"]
     assert i["taskDefinition"] == graph_of.one(TASK, kind).state["arn"]
-    assert i["launchType"] == "FARGATE" and i["platformVersion"] == "LATEST"
+    assert i["platformVersion"] == "LATEST"
+    if kind == "api":
+        assert i["launchType"] == "FARGATE" and "capacityProviderStrategies" not in i
+    else:
+        provider = "FARGATE_SPOT" if profile.compute.worker_spot else "FARGATE"
+        assert "launchType" not in i
+        assert i["capacityProviderStrategies"] == [{"capacityProvider": provider, "weight": 1}]
     assert i["networkConfiguration"] == {
         "subnets": [f"subnet-private{n}" for n in range(profile.network.az_count)],
         "securityGroups": [f"sg-{kind}"],
@@ -555,3 +562,33 @@ def test_everything_under_the_compute_component(graph_of):
     component = graph_of.one("payment:compute:Compute", "compute")
     custom = [r for r in graph_of if r.custom]
     assert custom and all(r.parent == component.urn for r in custom)
+
+
+def _compute_with(env: str, **update: Any) -> Graph:
+    base = config.load(stack_config(env), stack_file=f"Pulumi.{env}.yaml", root=ROOT)
+    profile = base.model_copy(update={"compute": base.compute.model_copy(update=update)})
+    return run_program(lambda: _build(profile, fakes.endpoints(), fakes.edge(profile)), env=env)
+
+
+@pytest.mark.parametrize(
+    ("arch", "platform"), [("ARM64", "linux/arm64"), ("X86_64", "linux/amd64")]
+)
+def test_the_image_is_built_for_the_tasks_architecture(env, arch, platform):
+    graph = _compute_with(env, cpu_architecture=arch)
+    assert graph.one(IMAGE).inputs["platforms"] == [platform]
+    for kind in ("api", "worker"):
+        assert graph.one(TASK, kind).inputs["runtimePlatform"]["cpuArchitecture"] == arch
+
+
+@pytest.mark.parametrize("spot", [True, False])
+def test_the_worker_follows_the_spot_choice_and_the_api_stays_on_demand(env, spot):
+    graph = _compute_with(env, worker_spot=spot)
+    (strategy,) = graph.one(SERVICE, "worker").inputs["capacityProviderStrategies"]
+    assert strategy["capacityProvider"] == ("FARGATE_SPOT" if spot else "FARGATE")
+    assert graph.one(SERVICE, "api").inputs["launchType"] == "FARGATE"
+    # The cluster has both providers before any service names one.
+    providers = graph.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
+    assert set(providers.inputs["capacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+    assert providers.inputs["clusterName"] == graph.one("aws:ecs/cluster:Cluster").inputs["name"]
+    for kind in ("api", "worker"):
+        assert graph.waits_for(graph.one(SERVICE, kind), providers)

@@ -178,6 +178,18 @@ def service(ignore_changes: tuple[str, ...] = ("desiredCount",), **overrides: An
     return res(SERVICE, "api-service", ignore_changes=ignore_changes, **inputs)
 
 
+@case("compute-capacity", "worker on Spot in production", "DESIGN production capacity", "worker")
+def _(ok: bool) -> Graph:
+    provider = "FARGATE" if ok else "FARGATE_SPOT"
+    worker = res(
+        SERVICE,
+        "worker",
+        name="payment-worker-prod",
+        capacityProviderStrategies=[{"capacityProvider": provider, "weight": 1}],
+    )
+    return graph(worker, env="prod", suffix="prod", production=True, high_availability=True)
+
+
 @case("compute-roles-network", "public IP on tasks", "ECS.2", "api-service")
 def _(ok: bool) -> Graph:
     network = {"subnets": ["subnet-a"], "securityGroups": ["sg-api"], "assignPublicIp": not ok}
