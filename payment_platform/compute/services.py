@@ -159,6 +159,12 @@ def _service(
         task_definition=task.arn,
         launch_type=None if capacity_provider else ON_DEMAND,
         capacity_provider_strategies=strategies,
+        # NOTE: the provider replaces a service whose capacity provider strategy changes unless
+        # force_new_deployment is set and neither the old nor the new strategy is empty
+        # (terraform-provider-aws, ecs/service.go, capacityProviderStrategyCustomizeDiff); with
+        # it, switching the worker between FARGATE and FARGATE_SPOT is a rolling deployment,
+        # not a delete-then-create of the named service.
+        force_new_deployment=True if capacity_provider else None,
         platform_version="LATEST",
         desired_count=desired,
         network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(

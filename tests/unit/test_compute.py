@@ -585,6 +585,8 @@ def test_the_worker_follows_the_spot_choice_and_the_api_stays_on_demand(env, spo
     graph = _compute_with(env, worker_spot=spot)
     (strategy,) = graph.one(SERVICE, "worker").inputs["capacityProviderStrategies"]
     assert strategy["capacityProvider"] == ("FARGATE_SPOT" if spot else "FARGATE")
+    # Switching the strategy then rolls the service instead of replacing it.
+    assert graph.one(SERVICE, "worker").inputs["forceNewDeployment"] is True
     assert graph.one(SERVICE, "api").inputs["launchType"] == "FARGATE"
     # The cluster has both providers before any service names one.
     providers = graph.one("aws:ecs/clusterCapacityProviders:ClusterCapacityProviders")
