@@ -21,9 +21,11 @@ venv: $(BIN)/activate
 plan: $(BIN)/activate
 	$(BIN)/python -m offline plan --env $(ENV) $(if $(SUFFIX),--suffix $(SUFFIX))
 
-## test: the whole suite (system servers for the app tests, lint, types, pytest)
+## test: the whole suite (system servers for the app tests, lint, types, pytest); the tests run
+## in one pytest-xdist worker per core, each with its own servers (TEST_WORKERS=0: one process)
+TEST_WORKERS ?= auto
 test: services $(BIN)/activate lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 ## lint: ruff, mypy, import-layer contracts, Dockerfile and secret checks (as .pre-commit-config.yaml)
 lint: $(BIN)/activate
@@ -43,8 +45,9 @@ services:
 matrix: $(BIN)/activate
 	$(BIN)/python -m offline matrix $(if $(SUFFIX),--suffix $(SUFFIX))
 
+## bench: plan, matrix and a plain reference program side by side (SUITE=1: time pytest too)
 bench: $(BIN)/activate
-	$(BIN)/python -m offline bench
+	$(BIN)/python -m offline bench $(if $(SUITE),--suite)
 
 ## cost: monthly estimate at list prices, every environment or ENV=... (docs/cost.md)
 cost: $(BIN)/activate

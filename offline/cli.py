@@ -2,7 +2,7 @@
 
     python -m offline plan --env dev [--suffix pr-142] [--config-file F] [--json build/plan.json]
     python -m offline matrix [--suffix pr-142]
-    python -m offline bench [--repeat 3]
+    python -m offline bench [--repeat 3] [--suite]
     python -m offline config-docs [--check]
 
 Every command reads ENV_FOR_DYNACONF as `pulumi up` does. `plan` lists every profile key (not
@@ -130,39 +130,16 @@ def graph_to_json(graph: Graph) -> dict[str, object]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Time offline synthesis per environment: the cold run in a fresh interpreter, then warm."""
-    import subprocess
+    """`plan`, `matrix` and a plain reference program side by side (offline/bench.py)."""
+    from offline import bench
 
     envs = args.env or known_environments(ROOT)
-    for env in envs:  # bad config fails here, with the one-line errors, before any timing
+    for env in {args.plan_env, *envs}:  # bad config fails here, with the one-line errors
         resolve(stack_config(env), stack_file=f"Pulumi.{env}.yaml", root=ROOT)
-    print(f"{'environment':<12} {'resources':>9} {'cold (s)':>9} {'warm (s)':>9}")
-    for env in envs:
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "offline",
-                "plan",
-                "--env",
-                env,
-                "--json",
-                f"build/bench-{env}.json",
-            ],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        cold = time.perf_counter() - started
-        warm = []
-        count = 0
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            count = len(record(env))
-            warm.append(time.perf_counter() - started)
-        print(f"{env:<12} {count:>9} {cold:>9.2f} {min(warm):>9.2f}")
-    print("cold = whole `plan` command including interpreter start; target < 3 s")
+    suite = None
+    if args.suite:
+        suite = ["-n", str(args.suite_workers)] if args.suite_workers else ["-p", "no:xdist"]
+    print("\n".join(bench.bench(args.plan_env, envs, args.repeat, suite)))
     return 0
 
 
@@ -181,16 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", help="where to write the graph (default build/plan-<suffix>.json)")
     plan.set_defaults(func=cmd_plan)
 
-    bench = sub.add_parser("bench", help="offline synthesis time and resource count per env")
-    bench.add_argument("--env", action="append", help="environment (repeatable; default all)")
-    bench.add_argument("--repeat", type=int, default=3)
+    bench = sub.add_parser("bench", help="plan, matrix and a plain reference, side by side")
+    bench.add_argument("--env", action="append", help="matrix environment (default all)")
+    bench.add_argument("--plan-env", default="prod", help="environment `plan` measures")
+    bench.add_argument("--repeat", type=int, default=3, help="fresh runs per figure (median)")
+    bench.add_argument("--suite", action="store_true", help="also time the test suite once")
+    bench.add_argument(
+        "--suite-workers", type=int, default=2, help="pytest-xdist workers (0: no xdist)"
+    )
     bench.set_defaults(func=cmd_bench)
 
-    from offline import diagram, docs, matrix
+    from offline import cost, diagram, docs, matrix
 
     matrix.add_parser(sub)
     diagram.add_parser(sub)
     docs.add_parser(sub)
+    cost.add_parser(sub)
     return parser
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import Secret
 
 from config import PROFILE_KEYS, Resolved, known_environments, resolve
-from offline.recorder import ROOT, record, stack_config
+from offline.parallel import Job, record_all
+from offline.recorder import ROOT, stack_config
 from offline.shape import differences
 
 LAYER_MARK = {"default": "d", "environment": "e", "suffix": "s", "stack": "k", "selection": "="}
@@ -79,9 +80,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     print("\n".join(table(resolved)))
     print("\n" + legend())
 
-    graphs = {env: record(env) for env in envs}
+    jobs = {env: Job(env) for env in envs}
     if args.suffix:
-        graphs[f"{envs[0]}+{args.suffix}"] = record(envs[0], args.suffix)
+        jobs[f"{envs[0]}+{args.suffix}"] = Job(envs[0], args.suffix)
+    graphs = dict(zip(jobs, record_all(list(jobs.values())), strict=True))
     names = list(graphs)
     first = graphs[names[0]]
     diverged = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,18 @@ from resource_graph import Graph
 # Pulumi.<name>.yaml (tests/unit/test_environments.py holds the two together). Adding one is two
 # files and `make snapshots`; no test lists environments by hand.
 ENVIRONMENTS = tuple(config.known_environments(ROOT))
+
+# The cyclic collector would keep re-scanning the ~850 pulumi_aws modules, their classes and the
+# recorded graphs, none of which ever become garbage (as `python -m offline` knows, which turns
+# it off). Here it stays on, for the tests' own cycles, but rarely and over new objects only.
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """After every test module is imported: freeze what exists, collect seldom from now on."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def load_profile(env: str, suffix: str | None = None) -> Profile:

@@ -8,6 +8,7 @@ import glob
 import ipaddress
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -67,10 +68,41 @@ def _letters(n: int) -> str:
     return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
 
 
+_PORT_FLOOR = 10000
+_PORT_SLICE = 2000
+_handed_out: set[int] = set()
+
+
+def _listening_ports() -> range:
+    """This process's own slice of ports for servers, below the kernel's ephemeral range.
+
+    Below it, no outgoing connection can take a port between this check and the server's bind;
+    a slice per xdist worker (gw0, gw1, ...) keeps workers' servers apart. A bind(0) port would
+    be ephemeral: fine for one process, racy with two workers connecting all the time.
+    """
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    slices = max(1, (ephemeral - _PORT_FLOOR) // _PORT_SLICE)
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    start = _PORT_FLOOR + (worker % slices) * _PORT_SLICE
+    return range(start, start + _PORT_SLICE)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, never handed out twice in this process."""
+    for port in random.sample(_listening_ports(), k=_PORT_SLICE):
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port left in this worker's slice")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
