@@ -47,9 +47,6 @@ MASTER_USER, MASTER_PASSWORD = "payments_master", "bench-only-master-password"  
 APP_USER, APP_PASSWORD = "payment_app", "bench-only-app-password"  # stands in for IAM
 REDIS_ADMIN_PASSWORD = "bench-only-redis-admin"  # the default user: flushing between phases
 REDIS_APP_USER, REDIS_APP_PASSWORD = "payment-app", "bench-only-redis-app"
-# The same rules as payment_platform.cache.APP_ACCESS_STRING (tests/app runs the service under
-# exactly that string); not imported, so the benchmark needs app/requirements-test.txt only.
-REDIS_APP_ACCESS_STRING = "on ~payment:* -@all +get +set +del +ping"
 REGION = "eu-west-1"
 HOST = "127.0.0.1"
 
@@ -191,38 +188,41 @@ def _create_database(bin_dir: str, port: int) -> None:
 
 
 def _create_redis_user(port: int) -> None:
+    """The service's ACL user, with exactly the access string the infrastructure gives it."""
+    sys.path.insert(0, str(ROOT))
+    from payment_platform.cache import APP_ACCESS_STRING
+
     with redis.Redis(host=HOST, port=port, password=REDIS_ADMIN_PASSWORD) as admin:
         admin.execute_command(
             "ACL",
             "SETUSER",
             REDIS_APP_USER,
             "reset",
-            *REDIS_APP_ACCESS_STRING.split(),
+            *APP_ACCESS_STRING.split(),
             f">{REDIS_APP_PASSWORD}",
         )
 
 
-def _create_master_secret(endpoint: str) -> str:
-    """The RDS-managed master secret's shape: SecretString JSON with username and password."""
-    secrets = boto3.client(
-        "secretsmanager",
+def _aws(endpoint: str, service: str) -> Any:
+    """A client of the moto server with the bench's throwaway credentials."""
+    return boto3.client(
+        service,
         region_name=REGION,
         endpoint_url=endpoint,
         aws_access_key_id="bench",
         aws_secret_access_key="bench",
     )
+
+
+def _create_master_secret(endpoint: str) -> str:
+    """The RDS-managed master secret's shape: SecretString JSON with username and password."""
+    secrets = _aws(endpoint, "secretsmanager")
     secret = json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD})
     return str(secrets.create_secret(Name="rds!bench", SecretString=secret)["ARN"])
 
 
 def _create_queue(endpoint: str) -> str:
-    sqs = boto3.client(
-        "sqs",
-        region_name=REGION,
-        endpoint_url=endpoint,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+    sqs = _aws(endpoint, "sqs")
     return str(sqs.create_queue(QueueName="payments-bench")["QueueUrl"])
 
 

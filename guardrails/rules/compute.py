@@ -157,7 +157,7 @@ def compute_secrets_logging(graph: Graph) -> list[Violation]:
     return f.items
 
 
-# What names a database or cache password when injected through `secrets` or set in plain text.
+# What names a database or cache credential when a task definition injects it through `secrets`.
 DATA_CREDENTIAL = re.compile(r"^(DB|PG|POSTGRES|DATABASE|REDIS|CACHE)_|^(PGPASSWORD)$", re.I)
 # RDS-managed master secrets are named "rds!cluster-..." or "rds!db-...".
 RDS_MANAGED_SECRET = re.compile(r":secret:rds!")
@@ -177,9 +177,8 @@ def _data_credential_problems(container: dict[str, Any]) -> list[str]:
         str(e.get("name", "")): str(e.get("value", ""))
         for e in as_list(container.get("environment"))
     }
+    # A password in plain `environment` is compute-secrets-logging's finding (ECS.8) already.
     for key, value in env.items():
-        if DATA_CREDENTIAL.search(key) and CREDENTIAL.search(key) and not POINTER.search(key):
-            problems.append(f"sets {key} in plain text")
         if key.endswith("_ARN") and RDS_MANAGED_SECRET.search(value) and "MIGRATION" not in key:
             problems.append(f"hands {key} (the master secret) to code other than the migrations")
     for host, mode in IAM_AUTH_SETTINGS.items():

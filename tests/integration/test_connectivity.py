@@ -354,7 +354,11 @@ def test_every_sqs_subscription_is_allowed_by_the_queue(graph: Graph) -> None:
 # ---------------------------------------------------------------------------------- endpoints
 
 
-SIGNED_LOCALLY = {"rds-db", "elasticache"}
+# Services the task roles hold grants for that no request from the VPC ever reaches:
+# rds-db:connect and elasticache:Connect authorize IAM tokens the app signs locally (the database
+# and the cache check them); the KMS grants are used server-side by SQS, SNS, S3 and Secrets
+# Manager on the task's behalf, and the app makes no KMS call of its own (checked below).
+NOT_CALLED_FROM_THE_VPC = {"rds-db", "elasticache", "kms"}
 APP_SOURCE = Path(__file__).resolve().parents[2] / "app" / "payment_app"
 
 
@@ -377,12 +381,7 @@ def test_every_service_the_tasks_call_has_an_endpoint(graph: Graph) -> None:
         assert role is not None
         called |= set(_allowed(graph, role))
     called = {s for s in called if s != "ecr"} - {"s3"}  # ECR is api + dkr; S3 is the gateway
-    # rds-db:connect and elasticache:Connect authorize IAM tokens the app signs locally; the
-    # database and the cache check them. No API of either is called from the VPC.
-    called -= SIGNED_LOCALLY
-    # The tasks' KMS grants are exercised by SQS, SNS, S3 and Secrets Manager server-side on the
-    # task's behalf: the app makes no KMS call of its own (checked below), so no KMS endpoint.
-    called -= {"kms"}
+    called -= NOT_CALLED_FROM_THE_VPC
     assert not _app_calls("kms"), "the app calls KMS directly: it needs the KMS endpoint back"
     found = endpoint_services(graph)
     interface = {name for name, ep in found.items() if ep.get("vpcEndpointType") == "Interface"}
