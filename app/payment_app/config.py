@@ -83,6 +83,23 @@ class Settings:
     port: int = DEFAULT_PORT
     health_check_path: str = DEFAULT_HEALTH_CHECK_PATH
     alb_idle_timeout_seconds: int = DEFAULT_ALB_IDLE_TIMEOUT_SECONDS
+    # One deadline per API request: a hung dependency answers 503 + Retry-After by then.
+    request_deadline_seconds: float = 5.0
+    # The secret whose value keys the HMAC idempotency keys are stored as (the API reads it).
+    idempotency_secret_arn: str = ""
+    api_key_cache_seconds: int = 30  # how long a verified API key is trusted without a lookup
+    payment_dlq_url: str = ""  # the worker marks payments whose messages land here failed
+    processing_stuck_seconds: int = 900  # a payment processing longer than this is "stuck"
+
+    @property
+    def db_acquire_timeout_seconds(self) -> float:
+        """Waiting for a pooled connection: well inside the request deadline."""
+        return self.request_deadline_seconds * 0.5
+
+    @property
+    def db_statement_timeout_ms(self) -> int:
+        """Server-side statement_timeout, so a query stops before the request deadline."""
+        return int(self.request_deadline_seconds * 800)
 
     @property
     def keep_alive_seconds(self) -> int:
@@ -162,6 +179,28 @@ def _max_body_bytes(env: Mapping[str, str]) -> int:
             "request body and the common rule set's SizeRestrictions_BODY rule blocks larger "
             "ones), so a larger limit would only promise what the edge refuses"
         )
+    return value
+
+
+def _secret_arn(env: Mapping[str, str], name: str, required: bool) -> str:
+    arn = env.get(name, "").strip()
+    if not arn:
+        if required:
+            raise ConfigError(f"{name} is required but not set")
+        return ""
+    if not arn.startswith("arn:") or ":secretsmanager:" not in arn:
+        raise ConfigError(f"{name} must be a Secrets Manager ARN, got {arn!r}")
+    return arn
+
+
+def _request_deadline(env: Mapping[str, str]) -> float:
+    raw = _get(env, "REQUEST_DEADLINE_SECONDS", "5")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"REQUEST_DEADLINE_SECONDS must be a number, got {raw!r}") from None
+    if not 0.5 <= value <= 30:
+        raise ConfigError(f"REQUEST_DEADLINE_SECONDS must be between 0.5 and 30, got {raw!r}")
     return value
 
 
@@ -306,4 +345,9 @@ def load_settings(env: Mapping[str, str] | None = None, role: Role = "api") -> S
         alb_idle_timeout_seconds=_int(
             env, "ALB_IDLE_TIMEOUT_SECONDS", DEFAULT_ALB_IDLE_TIMEOUT_SECONDS, 1, 4000
         ),
+        request_deadline_seconds=_request_deadline(env),
+        idempotency_secret_arn=_secret_arn(env, "IDEMPOTENCY_SECRET_ARN", role == "api"),
+        api_key_cache_seconds=_int(env, "API_KEY_CACHE_SECONDS", 30, 0, 300),
+        payment_dlq_url=_get(env, "PAYMENT_DLQ_URL", None if need_worker else ""),
+        processing_stuck_seconds=_int(env, "PROCESSING_STUCK_SECONDS", 900, 60, 86400),
     )

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import random
+import secrets
 import re
 import shutil
 import signal
@@ -600,6 +601,7 @@ class AwsResources:
     bucket: str
     events_queue_url: str
     master_secret_arn: str  # as RDS manages it: SecretString JSON {"username", "password"}
+    idempotency_secret_arn: str  # the HMAC key idempotency keys are stored under
 
 
 @pytest.fixture(scope="session")
@@ -608,6 +610,9 @@ def aws_resources(moto_endpoint: str) -> AwsResources:
     master_secret_arn = aws(moto_endpoint, "secretsmanager").create_secret(
         Name="rds!cluster-payments-test",
         SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD}),
+    )["ARN"]
+    idempotency_secret_arn = aws(moto_endpoint, "secretsmanager").create_secret(
+        Name="payment-idempotency-test", SecretString=secrets.token_hex(32)
     )["ARN"]
     topic_arn = sns.create_topic(Name="payment-events")["TopicArn"]
     bucket = "payment-transaction-log"
@@ -622,7 +627,9 @@ def aws_resources(moto_endpoint: str) -> AwsResources:
         Endpoint=events_arn,
         Attributes={"RawMessageDelivery": "true"},
     )
-    return AwsResources(moto_endpoint, topic_arn, bucket, events_url, master_secret_arn)
+    return AwsResources(
+        moto_endpoint, topic_arn, bucket, events_url, master_secret_arn, idempotency_secret_arn
+    )
 
 
 @dataclass(frozen=True)
@@ -651,13 +658,13 @@ def make_queues(endpoint: str, visibility_timeout: int = 30, max_receive: int = 
     return Queues(url, dlq_url)
 
 
-def base_env(
-    pg: PostgresServer, rd: RedisServer, res: AwsResources, queue_url: str
-) -> dict[str, str]:
+def base_env(pg: PostgresServer, rd: RedisServer, res: AwsResources, queues: Queues) -> dict[str, str]:
     """The ECS environment pointed at loopback, with password auth standing in for IAM (which
     vanilla PostgreSQL and Redis cannot do) but the same least-privilege identities."""
     return {
-        "PAYMENT_QUEUE_URL": queue_url,
+        "PAYMENT_QUEUE_URL": queues.url,
+        "PAYMENT_DLQ_URL": queues.dlq_url,
+        "IDEMPOTENCY_SECRET_ARN": res.idempotency_secret_arn,
         "EVENTS_TOPIC_ARN": res.topic_arn,
         "TRANSACTION_LOG_BUCKET": res.bucket,
         "DB_HOST": pg.host,
@@ -699,7 +706,7 @@ def env(
     aws_resources: AwsResources,
     session_queues: Queues,
 ) -> dict[str, str]:
-    return base_env(postgres_server, redis_server, aws_resources, session_queues.url)
+    return base_env(postgres_server, redis_server, aws_resources, session_queues)
 
 
 @pytest.fixture(scope="session")
@@ -720,7 +727,7 @@ def queues(aws_resources: AwsResources) -> Queues:
 
 @pytest.fixture
 def settings(base_settings: Settings, queues: Queues) -> Settings:
-    return replace(base_settings, payment_queue_url=queues.url)
+    return replace(base_settings, payment_queue_url=queues.url, payment_dlq_url=queues.dlq_url)
 
 
 class Kit:

@@ -30,6 +30,8 @@ ENV = {
     "REDIS_USER": "payment-app",
     "REDIS_PASSWORD": "redis-token-value",
     "AWS_REGION": "eu-west-1",
+    "IDEMPOTENCY_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:idem-AbCd",
+    "PAYMENT_DLQ_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/payments-dlq",
 }
 # What the infrastructure sets on ECS: IAM for both, verify-full, no password anywhere.
 IAM = {
@@ -299,3 +301,26 @@ def test_entrypoint_serves_on_the_configured_port_and_keep_alive(
     assert kwargs["port"] == 9123
     assert kwargs["timeout_keep_alive"] > 300
     assert kwargs["timeout_keep_alive"] == keep_alive_seconds(300)
+
+
+def test_request_deadline_bounds_the_database_waits() -> None:
+    settings = load_settings({**ENV, "REQUEST_DEADLINE_SECONDS": "4"})
+    assert settings.request_deadline_seconds == 4.0
+    assert settings.db_acquire_timeout_seconds < settings.request_deadline_seconds
+    assert settings.db_statement_timeout_ms < settings.request_deadline_seconds * 1000
+    for bad in ("0", "31", "soon"):
+        with pytest.raises(ConfigError, match="REQUEST_DEADLINE_SECONDS must be"):
+            load_settings({**ENV, "REQUEST_DEADLINE_SECONDS": bad})
+
+
+def test_the_api_needs_the_idempotency_secret_and_the_worker_its_dead_letter_queue() -> None:
+    without_secret = {k: v for k, v in ENV.items() if k != "IDEMPOTENCY_SECRET_ARN"}
+    with pytest.raises(ConfigError, match="IDEMPOTENCY_SECRET_ARN is required"):
+        load_settings(without_secret, role="api")
+    assert load_settings(without_secret, role="worker").idempotency_secret_arn == ""
+    with pytest.raises(ConfigError, match="IDEMPOTENCY_SECRET_ARN must be a Secrets Manager ARN"):
+        load_settings({**ENV, "IDEMPOTENCY_SECRET_ARN": "hmac-key"})
+    without_dlq = {k: v for k, v in ENV.items() if k != "PAYMENT_DLQ_URL"}
+    with pytest.raises(ConfigError, match="PAYMENT_DLQ_URL is required"):
+        load_settings(without_dlq, role="worker")
+    assert load_settings(without_dlq, role="api").payment_dlq_url == ""
