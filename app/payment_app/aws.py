@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 from botocore.config import Config  # type: ignore[import-untyped]
 
 from payment_app.config import Settings
-
-
-class QueueClient(Protocol):
-    """The one SQS call the API makes; boto3 has no type hints, so the API names its own use."""
-
-    def send_message(self, **kwargs: str) -> object:
-        """Send one message; a blocking boto3 call, so callers run it in a thread."""
 
 
 def client(settings: Settings, service: str, read_timeout: float = 10.0) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -12,7 +14,7 @@ from payment_app.credentials import DbPassword, db_password_provider
 from payment_app.models import Payment, PaymentRequest, PaymentStatus
 
 _COLUMNS = """
-    id::text AS id, idempotency_key, request_hash, merchant_id, amount, currency,
+    id::text AS id, request_hash, merchant_id, amount, currency,
     payment_method_token, description, status, failure_reason, processor_reference,
     enqueued_at IS NOT NULL AS enqueued, event_published_at IS NOT NULL AS event_published,
     created_at, updated_at
@@ -61,12 +63,16 @@ async def create_pool(settings: Settings, password: DbPassword | None = None) ->
     """
     if password is None:
         password = db_password_provider(settings)
+    kwargs = connect_kwargs(settings, password)
+    # Both below the request deadline: the client's timeout on a hung server (no answer at
+    # all) and the server's own, which also frees the backend of a statement nobody awaits.
+    kwargs["server_settings"]["statement_timeout"] = str(settings.db_statement_timeout_ms)
     pool = await asyncpg.create_pool(
         min_size=0,
         max_size=settings.db_pool_max,
-        command_timeout=10,
+        command_timeout=settings.request_deadline_seconds * 0.8,
         max_inactive_connection_lifetime=settings.db_pool_idle_seconds,
-        **connect_kwargs(settings, password),
+        **kwargs,
     )
     assert pool is not None
     return pool
@@ -76,62 +82,86 @@ def _row(record: asyncpg.Record | None) -> Payment | None:
     return None if record is None else Payment.model_validate(dict(record))
 
 
+@dataclass(frozen=True)
+class Dispatch:
+    """The queue message a new payment is due to be sent as, stored with it (the outbox)."""
+
+    body: str
+    group: str
+
+
 async def create_or_get(
-    pool: asyncpg.Pool, idempotency_key: str, request: PaymentRequest
+    pool: asyncpg.Pool,
+    merchant_id: str,
+    digests: list[bytes],
+    request: PaymentRequest,
+    dispatch: Callable[[str], Dispatch],
+    *,
+    timeout: float | None = None,
 ) -> tuple[Payment, bool]:
-    """Insert a pending payment, or return the one already stored under the key."""
-    async with pool.acquire() as conn:
+    """Store a pending payment and its outbox record in one transaction, or return the
+    merchant's payment already stored under one of `digests` (the first is the new key's).
+
+    Once this returns `created`, the payment is durably due for processing: the relay sends
+    every committed outbox record, whatever happens to this process afterwards.
+    """
+    async with pool.acquire(timeout=timeout) as conn, conn.transaction():
+        existing = await _by_digest(conn, merchant_id, digests)
+        if existing is not None:
+            return existing, False
         record = await conn.fetchrow(
             f"""
-            INSERT INTO payments (idempotency_key, request_hash, merchant_id, amount, currency,
-                                  payment_method_token, description, status)
+            INSERT INTO payments (idempotency_digest, request_hash, merchant_id, amount,
+                                  currency, payment_method_token, description, status)
             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending')
-            ON CONFLICT (idempotency_key) DO NOTHING
+            ON CONFLICT (merchant_id, idempotency_digest) DO NOTHING
             RETURNING {_COLUMNS}
             """,
-            idempotency_key,
+            digests[0],
             request.fingerprint(),
-            request.merchant_id,
+            merchant_id,
             request.amount,
             request.currency,
             request.payment_method_token,
             request.description,
         )
-        if record is not None:
-            payment = _row(record)
-            assert payment is not None
-            return payment, True
-        existing = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM payments WHERE idempotency_key = $1", idempotency_key
+        if record is None:  # a concurrent request with the same key committed first
+            raced = await _by_digest(conn, merchant_id, digests)
+            if raced is None:  # pragma: no cover - a conflict implies the row exists
+                raise RuntimeError("idempotency conflict without an existing row")
+            return raced, False
+        payment = _row(record)
+        assert payment is not None
+        message = dispatch(payment.id)
+        await conn.execute(
+            "INSERT INTO payment_outbox (payment_id, message_body, message_group) "
+            "VALUES ($1, $2, $3)",
+            payment.id,
+            message.body,
+            message.group,
         )
-    payment = _row(existing)
-    if payment is None:  # pragma: no cover - a conflict implies the row exists
-        raise RuntimeError("idempotency conflict without an existing row")
-    return payment, False
+    return payment, True
 
 
-async def get_payment(pool: asyncpg.Pool, payment_id: str) -> Payment | None:
-    """Fetch one payment by id."""
-    async with pool.acquire() as conn:
-        record = await conn.fetchrow(f"SELECT {_COLUMNS} FROM payments WHERE id = $1", payment_id)
+async def _by_digest(
+    conn: asyncpg.Connection, merchant_id: str, digests: list[bytes]
+) -> Payment | None:
+    record = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM payments WHERE merchant_id = $1 "
+        "AND idempotency_digest = ANY($2::bytea[])",
+        merchant_id,
+        digests,
+    )
     return _row(record)
 
 
-async def claim_enqueue(pool: asyncpg.Pool, payment_id: str) -> bool:
-    """Mark the payment as enqueued; only the caller that wins the update sends to SQS."""
-    async with pool.acquire() as conn:
-        value = await conn.fetchval(
-            "UPDATE payments SET enqueued_at = now() WHERE id = $1 AND enqueued_at IS NULL "
-            "RETURNING true",
-            payment_id,
-        )
-    return bool(value)
-
-
-async def release_enqueue(pool: asyncpg.Pool, payment_id: str) -> None:
-    """Undo claim_enqueue after a failed send so a client retry with the same key re-sends."""
-    async with pool.acquire() as conn:
-        await conn.execute("UPDATE payments SET enqueued_at = NULL WHERE id = $1", payment_id)
+async def get_payment(
+    pool: asyncpg.Pool, payment_id: str, *, timeout: float | None = None
+) -> Payment | None:
+    """Fetch one payment by id (`timeout`: the longest wait for a pooled connection)."""
+    async with pool.acquire(timeout=timeout) as conn:
+        record = await conn.fetchrow(f"SELECT {_COLUMNS} FROM payments WHERE id = $1", payment_id)
+    return _row(record)
 
 
 async def transition(

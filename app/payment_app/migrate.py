@@ -18,6 +18,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from payment_app import aws
 from payment_app.config import ConfigError, Settings, load_settings
@@ -75,12 +76,20 @@ def alembic_config(settings: Settings | None = None) -> Config:
     return config
 
 
-def upgrade(settings: Settings) -> None:
-    """Fetch the master login, upgrade the schema to head with it, forget it (blocking)."""
+def head_revision() -> str:
+    """The newest revision of the packaged scripts: what `upgrade` brings a database to."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships revisions
+        raise MigrationError("no migration scripts found")
+    return head
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Fetch the master login, upgrade the schema to `revision` with it, forget it (blocking)."""
     config = alembic_config(settings)
     config.attributes[MASTER_ATTRIBUTE] = fetch_master_credentials(settings)
     try:
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
     finally:
         config.attributes.pop(MASTER_ATTRIBUTE, None)
     log.info("database schema at head")

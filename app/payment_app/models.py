@@ -17,6 +17,7 @@ MAX_AMOUNT_MINOR = 100_000_000  # 1,000,000.00 in a two-decimal currency
 PaymentStatus = Literal["pending", "processing", "succeeded", "failed"]
 TERMINAL_STATUSES = frozenset({"succeeded", "failed"})
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:\-]{8,128}$"
+MERCHANT_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"  # as the api_keys table checks it
 
 
 class PaymentRequest(BaseModel):
@@ -26,7 +27,6 @@ class PaymentRequest(BaseModel):
 
     amount: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)]
     currency: StrictStr
-    merchant_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
     payment_method_token: Annotated[StrictStr, Field(pattern=r"^tok_[A-Za-z0-9_\-]{4,128}$")]
     description: Annotated[StrictStr | None, Field(max_length=500)] = None
 
@@ -47,7 +47,6 @@ class Payment(BaseModel):
     """A payment row as the application sees it."""
 
     id: str
-    idempotency_key: str
     request_hash: str
     merchant_id: str
     amount: int

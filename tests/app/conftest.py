@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import glob
@@ -9,8 +10,8 @@ import ipaddress
 import json
 import os
 import random
-import secrets
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -34,7 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from payment_app import cache, db, migrate
+from payment_app import cache, db, merchants, migrate
 from payment_app.api import create_app
 from payment_app.config import Settings, load_settings
 
@@ -658,7 +659,9 @@ def make_queues(endpoint: str, visibility_timeout: int = 30, max_receive: int = 
     return Queues(url, dlq_url)
 
 
-def base_env(pg: PostgresServer, rd: RedisServer, res: AwsResources, queues: Queues) -> dict[str, str]:
+def base_env(
+    pg: PostgresServer, rd: RedisServer, res: AwsResources, queues: Queues
+) -> dict[str, str]:
     """The ECS environment pointed at loopback, with password auth standing in for IAM (which
     vanilla PostgreSQL and Redis cannot do) but the same least-privilege identities."""
     return {
@@ -763,6 +766,41 @@ def kit(aws_resources: AwsResources) -> Kit:
     return Kit(aws_resources.endpoint)
 
 
+MERCHANT_ID = "merchant_42"  # the merchant the `client` fixture authenticates as
+OTHER_MERCHANT_ID = "merchant_7"
+
+
+def issue_api_key(postgres_server: PostgresServer, merchant_id: str) -> str:
+    """A fresh API key, issued as the management command does (here as the superuser)."""
+
+    async def issue() -> str:
+        conn = await postgres_server.admin_connect()
+        try:
+            return (await merchants.create_key(conn, merchant_id, "tests")).api_key
+        finally:
+            await conn.close()
+
+    return asyncio.run(issue())
+
+
+@pytest.fixture(scope="session")
+def api_key(base_settings: Settings, postgres_server: PostgresServer) -> str:
+    """MERCHANT_ID's key (base_settings first: the api_keys table must exist)."""
+    return issue_api_key(postgres_server, MERCHANT_ID)
+
+
+@pytest.fixture(scope="session")
+def other_api_key(base_settings: Settings, postgres_server: PostgresServer) -> str:
+    """OTHER_MERCHANT_ID's key: to show one merchant cannot see another's payments."""
+    return issue_api_key(postgres_server, OTHER_MERCHANT_ID)
+
+
+@pytest.fixture(scope="session")
+def api_headers(api_key: str) -> dict[str, str]:
+    """What an authenticated client of MERCHANT_ID sends on every request."""
+    return {"Authorization": f"Bearer {api_key}"}
+
+
 @pytest.fixture
 def payment_body() -> dict[str, Any]:
     """A valid POST /payments body; variants derive from it ({**payment_body, "amount": 0}).
@@ -772,19 +810,23 @@ def payment_body() -> dict[str, Any]:
     return {
         "amount": 1250,
         "currency": "EUR",
-        "merchant_id": "merchant_42",
         "payment_method_token": "tok_" + _letters(16),
         "description": "order 1001",
     }
 
 
 @pytest_asyncio.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The real ASGI app, lifespan included, over an in-process transport."""
+async def client(
+    settings: Settings, api_headers: dict[str, str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real ASGI app, lifespan included, over an in-process transport, authenticated as
+    MERCHANT_ID (pass `headers={"Authorization": ...}` on a request to act as someone else)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=api_headers
+        ) as http:
             http.app = app  # type: ignore[attr-defined]
             yield http
 

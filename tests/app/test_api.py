@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +21,7 @@ from payment_app.config import Settings
 from payment_app.logs import JsonFormatter
 
 pytestmark = pytest.mark.asyncio
+MERCHANT_ID = "merchant_42"  # the merchant conftest's `client` authenticates as
 TEST_PAN = "4111111111111111"
 Variant = Callable[[dict[str, Any]], Any]  # the valid body -> the body a test sends
 
@@ -27,6 +29,15 @@ Variant = Callable[[dict[str, Any]], Any]  # the valid body -> the body a test s
 def _letters(n: int) -> str:
     """Random token body without digits: a random digit run could pass Luhn and be rejected."""
     return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
+
+
+def async_true(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    """A blocking check (a boto3 call) as the awaitable condition `until` takes."""
+
+    async def condition() -> bool:
+        return check()
+
+    return condition
 
 
 def new_key() -> str:
@@ -114,13 +125,15 @@ async def test_ready_when_dependencies_up(client: httpx.AsyncClient) -> None:
 
 
 async def test_ready_fails_when_database_down(
-    settings: Settings, payment_body: dict[str, Any]
+    settings: Settings, payment_body: dict[str, Any], api_headers: dict[str, str]
 ) -> None:
     down = replace(settings, db_port=free_port(), run_migrations=False)
     app = create_app(down)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=api_headers
+        ) as http:
             ready = await http.get("/ready")
             health = await http.get("/health")
             created = await post(http, payment_body)
@@ -142,7 +155,15 @@ async def test_ready_fails_when_cache_down(settings: Settings) -> None:
     assert ready.json()["checks"]["database"] == "ok"
 
 
-async def test_create_payment_is_pending_and_enqueued(
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Wait for something the outbox relay does in the background, with a deadline."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_create_payment_is_pending_then_relayed_to_the_queue(
     kit: Any,
     client: httpx.AsyncClient,
     settings: Settings,
@@ -155,7 +176,14 @@ async def test_create_payment_is_pending_and_enqueued(
     assert data["status"] == "pending"
     assert data["status_url"] == f"/payments/{data['id']}"
     stored = await db.get_payment(pool, data["id"])
-    assert stored is not None and stored.status == "pending" and stored.enqueued
+    assert stored is not None and stored.status == "pending"
+    assert stored.merchant_id == MERCHANT_ID  # the API key's merchant, not the body's
+
+    async def relayed() -> bool:
+        payment = await db.get_payment(pool, data["id"])
+        return payment is not None and payment.enqueued
+
+    await until(relayed)
     messages = kit.aws("sqs").receive_message(
         QueueUrl=settings.payment_queue_url, WaitTimeSeconds=1
     )["Messages"]
@@ -171,7 +199,56 @@ async def test_same_key_same_body_is_idempotent(
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
     assert second.headers["idempotent-replayed"] == "true"
+    await until(async_true(lambda: kit.queue_depth(settings.payment_queue_url) >= 1))
     assert kit.queue_depth(settings.payment_queue_url) == 1
+
+
+async def test_idempotency_keys_are_per_merchant(
+    client: httpx.AsyncClient, other_api_key: str, payment_body: dict[str, Any]
+) -> None:
+    """The same key from two merchants is two payments, each visible to its merchant only."""
+    key = new_key()
+    mine = await post(client, payment_body, key)
+    other_headers = {"Authorization": f"Bearer {other_api_key}", "Idempotency-Key": key}
+    theirs = await client.post("/payments", json=payment_body, headers=other_headers)
+    assert mine.status_code == theirs.status_code == 202
+    assert mine.json()["id"] != theirs.json()["id"]
+    assert theirs.headers["idempotent-replayed"] == "false"
+    assert (await client.get(f"/payments/{mine.json()['id']}")).status_code == 200
+    assert (await client.get(f"/payments/{theirs.json()['id']}")).status_code == 404
+
+
+async def test_another_merchants_payment_is_not_found_cached_or_not(
+    client: httpx.AsyncClient,
+    other_api_key: str,
+    payment_cache: PaymentCache,
+    payment_body: dict[str, Any],
+) -> None:
+    payment_id = (await post(client, payment_body)).json()["id"]
+    other = {"Authorization": f"Bearer {other_api_key}"}
+    await payment_cache.invalidate(payment_id)
+    cold = await client.get(f"/payments/{payment_id}", headers=other)  # from the database
+    assert cold.status_code == 404 and cold.json()["error"]["code"] == "not_found"
+    assert (await client.get(f"/payments/{payment_id}")).headers["x-cache"] == "miss"
+    warm = await client.get(f"/payments/{payment_id}", headers=other)  # from the cache
+    assert warm.status_code == 404
+    assert warm.text == cold.text  # indistinguishable from an id that does not exist
+    unknown = await client.get(f"/payments/{uuid.uuid4()}", headers=other)
+    assert unknown.text == cold.text
+
+
+async def test_unauthenticated_requests_are_refused(
+    client: httpx.AsyncClient, payment_body: dict[str, Any]
+) -> None:
+    payment_id = (await post(client, payment_body)).json()["id"]
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer pk_0000000000000000_x"}):
+        read = await client.get(f"/payments/{payment_id}", headers=headers)
+        create = await client.post(
+            "/payments", json=payment_body, headers={**headers, "Idempotency-Key": new_key()}
+        )
+        for response in (read, create):
+            assert response.status_code == 401
+            assert response.headers["www-authenticate"] == "Bearer"
 
 
 async def test_same_key_different_body_conflicts(
@@ -185,28 +262,44 @@ async def test_same_key_different_body_conflicts(
     assert kit.queue_depth(settings.payment_queue_url) == 1
 
 
-async def test_failed_enqueue_is_resent_on_retry(
+async def test_sqs_down_accepts_and_relays_once_it_is_back(
     kit: Any,
     client: httpx.AsyncClient,
     settings: Settings,
-    pool: Any,
+    pg_admin: Any,
     payment_body: dict[str, Any],
 ) -> None:
-    app = client.app  # type: ignore[attr-defined]
-    real_sqs = app.state.sqs
+    """The request path does not wait on SQS: the payment is accepted into the outbox and sent
+    when the queue answers again."""
+    relay = client.app.state.relay  # type: ignore[attr-defined]
+    real_sqs = relay.sqs
 
     class BrokenSqs:
-        def send_message(self, **_: Any) -> None:
+        def send_message_batch(self, **_: Any) -> None:
             raise ConnectionError("queue unreachable")
 
-    key = new_key()
-    app.state.sqs = BrokenSqs()
-    failed = await post(client, payment_body, key)
-    app.state.sqs = real_sqs
-    assert failed.status_code == 503
-    retried = await post(client, payment_body, key)
-    assert retried.status_code == 202
-    assert kit.queue_depth(settings.payment_queue_url) == 1
+    relay.sqs = BrokenSqs()
+    try:
+        accepted = await post(client, payment_body)
+        assert accepted.status_code == 202
+        payment_id = accepted.json()["id"]
+
+        async def attempted() -> bool:
+            attempts = await pg_admin.fetchval(
+                "SELECT attempts FROM payment_outbox WHERE payment_id = $1", uuid.UUID(payment_id)
+            )
+            return bool(attempts)
+
+        await until(attempted)
+        assert kit.queue_depth(settings.payment_queue_url) == 0
+    finally:
+        relay.sqs = real_sqs
+    await until(async_true(lambda: kit.queue_depth(settings.payment_queue_url) == 1))
+    sent = await pg_admin.fetchval(
+        "SELECT sent_at IS NOT NULL FROM payment_outbox WHERE payment_id = $1",
+        uuid.UUID(payment_id),
+    )
+    assert sent is True
 
 
 async def test_missing_idempotency_key(
@@ -252,12 +345,26 @@ async def test_cvv_fields_rejected(
     assert nested.status_code == 422
 
 
-async def test_card_number_in_idempotency_key_rejected(
-    client: httpx.AsyncClient, captured_logs: io.StringIO, payment_body: dict[str, Any]
+async def test_idempotency_key_is_stored_only_as_a_keyed_hash(
+    client: httpx.AsyncClient,
+    captured_logs: io.StringIO,
+    pg_admin: Any,
+    payment_body: dict[str, Any],
 ) -> None:
-    response = await post(client, payment_body, key=f"key-{TEST_PAN}")
-    assert response.status_code == 422
+    """Whatever a client puts in the key (here a card number) is never stored or logged, and
+    the key is not refused for it: only HMAC(secret, merchant, key) reaches the database."""
+    key = f"key-{TEST_PAN}"
+    response = await post(client, payment_body, key=key)
+    assert response.status_code == 202, response.text
+    row = await pg_admin.fetchrow(
+        "SELECT row_to_json(p)::text AS json, idempotency_digest FROM payments p WHERE id = $1",
+        uuid.UUID(response.json()["id"]),
+    )
+    assert TEST_PAN not in row["json"] and key not in row["json"]
+    assert len(row["idempotency_digest"]) == 32  # an HMAC-SHA256, not the key
     assert TEST_PAN not in captured_logs.getvalue()
+    replay = await post(client, payment_body, key=key)
+    assert replay.headers["idempotent-replayed"] == "true"
 
 
 async def test_non_luhn_digits_are_allowed(
@@ -407,13 +514,18 @@ async def test_status_cache_miss_hit_and_invalidation(
 
 
 async def test_status_served_from_database_when_cache_down(
-    settings: Settings, client: httpx.AsyncClient, payment_body: dict[str, Any]
+    settings: Settings,
+    client: httpx.AsyncClient,
+    payment_body: dict[str, Any],
+    api_headers: dict[str, str],
 ) -> None:
     payment_id = (await post(client, payment_body)).json()["id"]
     app = create_app(replace(settings, redis_port=free_port()))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=api_headers
+        ) as http:
             response = await http.get(f"/payments/{payment_id}")
     assert response.status_code == 200
     assert response.json()["status"] == "pending"

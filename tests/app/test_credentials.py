@@ -292,7 +292,10 @@ async def test_redis_provider_is_called_once_per_new_connection(
 
 @pytest.mark.asyncio
 async def test_no_client_setinfo_on_connect(
-    settings: Settings, identities: Any, redis_server: Any, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    identities: Any,
+    redis_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The ElastiCache user may run only GET, SET, DEL and PING: on connect the client sends
     the handshake (HELLO with AUTH) and nothing else (no CLIENT SETINFO or MAINT_NOTIFICATIONS)."""
@@ -330,10 +333,15 @@ async def test_no_client_setinfo_on_connect(
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(
+    app: FastAPI, headers: dict[str, str] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan; `headers` (the merchant's Authorization) on every request."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as http:
             yield http
 
 
@@ -347,7 +355,12 @@ def _new_password() -> str:
 
 @pytest.mark.asyncio
 async def test_db_password_rotation_no_longer_breaks_the_service(
-    settings: Settings, identities: Any, pg_admin: Any, kit: Any, payment_body: dict[str, Any]
+    settings: Settings,
+    api_headers: dict[str, str],
+    identities: Any,
+    pg_admin: Any,
+    kit: Any,
+    payment_body: dict[str, Any],
 ) -> None:
     short = replace(settings, db_pool_idle_seconds=1)
     old, new = identities.app_password, _new_password()
@@ -355,7 +368,7 @@ async def test_db_password_rotation_no_longer_breaks_the_service(
     # Before this change: a credential injected once at start, used for every connection.
     static_pool = await db.create_pool(short, StaticPassword(old))
     try:
-        async with serving(create_app(short, db_password=provider)) as http:
+        async with serving(create_app(short, db_password=provider), api_headers) as http:
             assert await static_pool.fetchval("SELECT 1") == 1  # fine until the rotation
             assert (await _create(http, kit, payment_body)).status_code == 202
             await pg_admin.execute(f"ALTER ROLE payment_app PASSWORD '{new}'")
@@ -379,6 +392,7 @@ async def test_db_password_rotation_no_longer_breaks_the_service(
 @pytest.mark.asyncio
 async def test_redis_password_rotation_keeps_serving_from_the_cache(
     settings: Settings,
+    api_headers: dict[str, str],
     identities: Any,
     redis_admin: Any,
     kit: Any,
@@ -391,7 +405,7 @@ async def test_redis_password_rotation_keeps_serving_from_the_cache(
     caplog.set_level(logging.WARNING, logger="payment_app")
     try:
         assert await static.ping()  # fine until the rotation
-        async with serving(create_app(settings, redis_credentials=provider)) as http:
+        async with serving(create_app(settings, redis_credentials=provider), api_headers) as http:
             payment_id = (await _create(http, kit, payment_body)).json()["id"]
             assert (await http.get(f"/payments/{payment_id}")).headers["x-cache"] == "miss"
             assert (await http.get(f"/payments/{payment_id}")).headers["x-cache"] == "hit"
@@ -415,6 +429,7 @@ async def test_redis_password_rotation_keeps_serving_from_the_cache(
 @pytest.mark.asyncio
 async def test_server_side_disconnect_is_replaced_without_a_failed_read(
     settings: Settings,
+    api_headers: dict[str, str],
     identities: Any,
     redis_admin: Any,
     kit: Any,
@@ -426,7 +441,7 @@ async def test_server_side_disconnect_is_replaced_without_a_failed_read(
     user = identities.redis_app_user
     provider = RotatingRedis(user, identities.redis_app_password)
     caplog.set_level(logging.WARNING, logger="payment_app")
-    async with serving(create_app(settings, redis_credentials=provider)) as http:
+    async with serving(create_app(settings, redis_credentials=provider), api_headers) as http:
         payment_id = (await _create(http, kit, payment_body)).json()["id"]
         await http.get(f"/payments/{payment_id}")  # miss: populates
         for _ in range(3):
@@ -458,7 +473,7 @@ def _spy_on_clients(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.mark.asyncio
 async def test_migration_secret_is_read_only_when_migrations_run(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, api_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = _spy_on_clients(monkeypatch)
     runs: list[tuple[bool, Any]] = []
@@ -472,10 +487,11 @@ async def test_migration_secret_is_read_only_when_migrations_run(
     monkeypatch.setattr(alembic.command, "upgrade", upgrade)
     app = create_app(replace(settings, run_migrations=True))
     assert services == []  # building the app (like importing it, or settings) reads nothing
-    async with serving(app) as http:
-        assert services.count("secretsmanager") == 1  # once, at start, for the migration
+    async with serving(app, api_headers) as http:
+        # Once each, at start: the master secret for the migration, the idempotency HMAC key.
+        assert services.count("secretsmanager") == 2
         assert (await http.get("/ready")).status_code == 200
-    assert services.count("secretsmanager") == 1
+    assert services.count("secretsmanager") == 2
     ((master, config),) = runs
     assert isinstance(master, migrate.MasterCredentials)
     assert master.password not in repr(master)
@@ -510,6 +526,7 @@ async def test_worker_serves_without_the_migration_secret(
 @pytest.mark.asyncio
 async def test_master_secret_rotation_affects_only_the_next_migration_run(
     settings: Settings,
+    api_headers: dict[str, str],
     identities: Any,
     pg_admin: Any,
     kit: Any,
@@ -527,7 +544,7 @@ async def test_master_secret_rotation_affects_only_the_next_migration_run(
 
     running = replace(settings, db_pool_idle_seconds=1)
     try:
-        async with serving(create_app(running)) as http:
+        async with serving(create_app(running), api_headers) as http:
             assert (await _create(http, kit, payment_body)).status_code == 202
             # RDS rotates the master password and the secret together.
             await pg_admin.execute(f"ALTER ROLE {master} PASSWORD '{new}'")
@@ -536,14 +553,16 @@ async def test_master_secret_rotation_affects_only_the_next_migration_run(
             again = {**payment_body, "payment_method_token": "tok_afterrotation"}
             assert (await _create(http, kit, again)).status_code == 202  # ...unaffected
             # A new start runs the migrations with the secret's current value.
-            async with serving(create_app(replace(settings, run_migrations=True))) as started:
+            async with serving(
+                create_app(replace(settings, run_migrations=True)), api_headers
+            ) as started:
                 assert (await started.get("/ready")).status_code == 200
             # A stale secret (the database has moved on): a fast, clear failure, not a hang.
             store(old)
             stale = create_app(replace(settings, run_migrations=True))
             began = asyncio.get_running_loop().time()
             with pytest.raises(migrate.MigrationError) as caught:
-                async with serving(stale):
+                async with serving(stale, api_headers):
                     pass
             assert asyncio.get_running_loop().time() - began < 5
             message = str(caught.value)
@@ -559,7 +578,11 @@ async def test_master_secret_rotation_affects_only_the_next_migration_run(
 
 @pytest.mark.asyncio
 async def test_idle_service_leaves_no_database_connection(
-    settings: Settings, pg_admin: Any, kit: Any, payment_body: dict[str, Any]
+    settings: Settings,
+    api_headers: dict[str, str],
+    pg_admin: Any,
+    kit: Any,
+    payment_body: dict[str, Any],
 ) -> None:
     """Aurora Serverless v2 pauses only without connections: after DB_POOL_IDLE_SECONDS of
     quiet, pg_stat_activity shows none of the application role's for this service."""
@@ -574,7 +597,7 @@ async def test_idle_service_leaves_no_database_connection(
         )
         return count
 
-    async with serving(create_app(idle)) as http:
+    async with serving(create_app(idle), api_headers) as http:
         bodies = [{**payment_body, "payment_method_token": f"tok_idle{c}"} for c in "abcd"]
         responses = await asyncio.gather(*(_create(http, kit, b) for b in bodies))
         assert [r.status_code for r in responses] == [202] * 4

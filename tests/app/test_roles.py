@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -18,7 +19,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from payment_app import cache, db, migrate
+from payment_app import cache, db, migrate, outbox
 from payment_app.config import Settings
 from payment_app.models import PaymentRequest
 from redis.exceptions import NoPermissionError
@@ -26,7 +27,8 @@ from sqlalchemy.exc import DBAPIError
 
 pytestmark = pytest.mark.asyncio
 
-DB_PY = Path(__file__).resolve().parents[2] / "app" / "payment_app" / "db.py"
+APP_SOURCES = Path(__file__).resolve().parents[2] / "app" / "payment_app"
+MERCHANT_ID = "merchant_roles"
 OWNER_ROLE = "payment_owner"
 
 
@@ -46,11 +48,17 @@ def _request(token: str) -> PaymentRequest:
         {
             "amount": 990,
             "currency": "EUR",
-            "merchant_id": "merchant_roles",
             "payment_method_token": token,
             "description": "roles",
         }
     )
+
+
+class _AcceptAll:
+    """SQS accepting every entry: the relay's database side is what these tests check."""
+
+    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        return {"Successful": [{"Id": e["Id"]} for e in kwargs["Entries"]], "Failed": []}
 
 
 def _letters(n: int) -> str:
@@ -63,13 +71,18 @@ def _letters(n: int) -> str:
 async def test_service_reads_and_writes_work_as_the_app_role(pool: Any, app_conn: Any) -> None:
     """Every query of db.py, through the pool the service uses, as payment_app."""
     assert await app_conn.fetchval("SELECT current_user") == "payment_app"
-    key = "idem-" + _letters(24)
-    payment, created = await db.create_or_get(pool, key, _request("tok_" + _letters(12)))
+    digests = [secrets.token_bytes(32)]
+
+    def dispatch(payment_id: str) -> db.Dispatch:
+        return db.Dispatch(f'{{"payment_id": "{payment_id}"}}', MERCHANT_ID)
+
+    request = _request("tok_" + _letters(12))
+    payment, created = await db.create_or_get(pool, MERCHANT_ID, digests, request, dispatch)
     assert created
-    again, created_again = await db.create_or_get(pool, key, _request("tok_" + _letters(12)))
+    again, created_again = await db.create_or_get(pool, MERCHANT_ID, digests, request, dispatch)
     assert (again.id, created_again) == (payment.id, False)
-    assert await db.claim_enqueue(pool, payment.id)
-    await db.release_enqueue(pool, payment.id)
+    relay = outbox.OutboxRelay(pool, _AcceptAll(), "https://sqs.example/payments")
+    assert await relay.drain() >= 1  # lock, mark sent, set enqueued_at: as the app role
     moved = await db.transition(pool, payment.id, "pending", "processing")
     assert moved is not None and moved.status == "processing"
     done = await db.transition(
@@ -87,11 +100,13 @@ REFUSED = {
     "update-token": "UPDATE payments SET payment_method_token = 'tok_x'",
     "update-created-at": "UPDATE payments SET created_at = now()",
     "insert-id": (
-        "INSERT INTO payments (id, idempotency_key, request_hash, merchant_id, amount, currency,"
+        "INSERT INTO payments (id, idempotency_digest, request_hash, merchant_id, amount, currency,"
         " payment_method_token, status) VALUES (gen_random_uuid(), 'k', 'h', 'm', 1, 'EUR',"
         " 'tok_x', 'pending')"
     ),
     "delete": "DELETE FROM payments",
+    "delete-outbox": "DELETE FROM payment_outbox",
+    "update-outbox-body": "UPDATE payment_outbox SET message_body = '{}'",
     "truncate": "TRUNCATE payments",
     "create-table": "CREATE TABLE intruder (id int)",
     "create-temp-table": "CREATE TEMPORARY TABLE intruder (id int)",
@@ -158,42 +173,55 @@ async def test_schema_and_tables_belong_to_the_owner_role(pg_admin: Any, identit
     assert not await pg_admin.fetchval("SELECT has_schema_privilege('public', 'public', 'CREATE')")
 
 
-def _db_py_writes() -> tuple[set[str], set[str]]:
-    """The columns db.py inserts and updates, read from its SQL."""
-    source = DB_PY.read_text()
-    insert = re.search(r"INSERT INTO payments \(([^)]*)\)", source)
-    assert insert is not None
-    inserted = {c.strip() for c in insert.group(1).split(",")}
+def _db_py_writes(table: str = "payments") -> tuple[set[str], set[str]]:
+    """The columns the service inserts into and updates in `table`, read from its SQL (every
+    module but the migrations, which run as the owner)."""
+    source = "\n".join(
+        path.read_text()
+        for path in APP_SOURCES.rglob("*.py")
+        if "migrations" not in path.relative_to(APP_SOURCES).parts
+    )
+    inserted: set[str] = set()
+    for columns in re.findall(rf"INSERT INTO {table} \(([^)]*)\)", source):
+        inserted |= {c.strip() for c in columns.split(",")}
+    assert inserted, f"no INSERT INTO {table} found"
     updated: set[str] = set()
-    for assignments in re.findall(r"UPDATE payments\s+SET (.*?)\s+WHERE", source, re.S):
+    for assignments in re.findall(rf"UPDATE {table}\s+SET (.*?)[\s\"]+WHERE", source, re.S):
         for part in re.split(r",\s*(?![^()]*\))", assignments.replace('"', "")):
             updated.add(part.split("=")[0].strip())
     return inserted, updated
 
 
-async def test_grants_are_exactly_what_db_py_uses(pg_admin: Any) -> None:
-    table = await pg_admin.fetch(
+@pytest.mark.parametrize("table", ["payments", "payment_outbox"])
+async def test_grants_are_exactly_what_the_service_writes(
+    base_settings: Settings, pg_admin: Any, table: str
+) -> None:
+    """base_settings: the session database is migrated (and so granted) before it is read."""
+    grants = await pg_admin.fetch(
         "SELECT privilege_type FROM information_schema.role_table_grants "
-        "WHERE grantee = 'payment_app' AND table_name = 'payments'"
+        "WHERE grantee = 'payment_app' AND table_name::text = $1",
+        table,
     )
-    assert {r["privilege_type"] for r in table} == {"SELECT"}
+    assert {r["privilege_type"] for r in grants} == {"SELECT"}
     columns = await pg_admin.fetch(
         "SELECT privilege_type, column_name FROM information_schema.column_privileges "
-        "WHERE grantee = 'payment_app' AND table_name = 'payments' "
-        "AND privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES')"
+        "WHERE grantee = 'payment_app' AND table_name::text = $1 "
+        "AND privilege_type IN ('INSERT', 'UPDATE', 'REFERENCES')",
+        table,
     )
     granted: dict[str, set[str]] = {"INSERT": set(), "UPDATE": set(), "REFERENCES": set()}
     for row in columns:
         granted[row["privilege_type"]].add(row["column_name"])
-    inserted, updated = _db_py_writes()
-    assert updated == {
-        "status",
-        "failure_reason",
-        "processor_reference",
-        "updated_at",
-        "enqueued_at",
-        "event_published_at",
-    }
+    inserted, updated = _db_py_writes(table)
+    if table == "payments":  # never the amount, the token, the merchant or the key digest
+        assert updated == {
+            "status",
+            "failure_reason",
+            "processor_reference",
+            "updated_at",
+            "enqueued_at",
+            "event_published_at",
+        }
     assert granted == {"INSERT": inserted, "UPDATE": updated, "REFERENCES": set()}
     assert not await pg_admin.fetchval(
         "SELECT count(*) FROM information_schema.role_usage_grants "
@@ -216,7 +244,7 @@ async def test_upgrade_takes_over_what_the_master_created_before(
     name = f"legacy_{uuid.uuid4().hex[:8]}"
     postgres_server.create_database(name)
     settings = replace(base_settings, db_name=name)
-    await asyncio.to_thread(migrate.upgrade, settings)
+    await asyncio.to_thread(migrate.upgrade, settings, "0001")
     # Rewind it to the old state: 0001 applied, everything owned by the master, no grants.
     admin = await postgres_server.admin_connect(name)
     try:
@@ -237,7 +265,9 @@ async def test_upgrade_takes_over_what_the_master_created_before(
             "WHERE relname IN ('payments', 'alembic_version')"
         )
         assert {r["owner"] for r in owners} == {OWNER_ROLE} and len(owners) == 2
-        assert await admin.fetchval("SELECT version_num FROM alembic_version") == "0002"
+        assert await admin.fetchval("SELECT version_num FROM alembic_version") == (
+            migrate.head_revision()
+        )
         assert await admin.fetchval(
             "SELECT has_table_privilege('payment_app', 'payments', 'SELECT')"
         )

@@ -11,9 +11,10 @@ from typing import Annotated
 import asyncpg  # type: ignore[import-untyped]
 from fastapi import Depends, Request
 
-from payment_app.aws import QueueClient
 from payment_app.cache import PaymentCache
 from payment_app.config import Settings
+from payment_app.idempotency import IdempotencyKeys
+from payment_app.outbox import OutboxRelay
 
 
 async def get_pool(request: Request) -> asyncpg.Pool:
@@ -28,10 +29,16 @@ async def get_cache(request: Request) -> PaymentCache:
     return cache
 
 
-async def get_queue(request: Request) -> QueueClient:
-    """The SQS client payments are enqueued with."""
-    queue: QueueClient = request.app.state.sqs
-    return queue
+async def get_relay(request: Request) -> OutboxRelay:
+    """The outbox relay, told when a payment was committed so it sends without delay."""
+    relay: OutboxRelay = request.app.state.relay
+    return relay
+
+
+async def get_idempotency(request: Request) -> IdempotencyKeys:
+    """The HMAC secrets idempotency keys are stored under."""
+    keys: IdempotencyKeys = request.app.state.idempotency
+    return keys
 
 
 async def get_settings(request: Request) -> Settings:
@@ -42,5 +49,6 @@ async def get_settings(request: Request) -> Settings:
 
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 CacheDep = Annotated[PaymentCache, Depends(get_cache)]
-QueueDep = Annotated[QueueClient, Depends(get_queue)]
+RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
+IdempotencyDep = Annotated[IdempotencyKeys, Depends(get_idempotency)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
