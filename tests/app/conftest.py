@@ -748,6 +748,14 @@ class Kit:
         return make_queues(self.endpoint, visibility_timeout, max_receive)
 
     @staticmethod
+    def issue_api_key(pg: PostgresServer, merchant_id: str, database: str) -> str:
+        return issue_api_key(pg, merchant_id, database)
+
+    @staticmethod
+    def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        stop(proc, sig)
+
+    @staticmethod
     def new_key() -> str:
         return "idem-" + _letters(32)
 
@@ -770,11 +778,13 @@ MERCHANT_ID = "merchant_42"  # the merchant the `client` fixture authenticates a
 OTHER_MERCHANT_ID = "merchant_7"
 
 
-def issue_api_key(postgres_server: PostgresServer, merchant_id: str) -> str:
+def issue_api_key(
+    postgres_server: PostgresServer, merchant_id: str, database: str = "payments"
+) -> str:
     """A fresh API key, issued as the management command does (here as the superuser)."""
 
     async def issue() -> str:
-        conn = await postgres_server.admin_connect()
+        conn = await postgres_server.admin_connect(database)
         try:
             return (await merchants.create_key(conn, merchant_id, "tests")).api_key
         finally:
