@@ -13,11 +13,19 @@ environment, its task role, which may read the master secret):
 
 It logs in as the RDS master user with the RDS-managed master secret (DB_MIGRATION_SECRET_ARN,
 read now and dropped at exit, as payment_app.migrate does) and switches to the owner role: the
-serving role (DB_USER) can only verify keys, never create or revoke one. `create-key` prints the
-key once on stdout (nothing else goes there; logs go to stderr) and can never show it again.
-Beware: on ECS the awslogs driver ships stdout to CloudWatch Logs, so a key issued by a one-off
-task is readable there by whoever reads the API's log group; hand it over and then revoke and
-reissue if that group is widely readable. `list-keys` prints one JSON object per key and line.
+serving role (DB_USER) can only verify keys, never create or revoke one.
+
+`create-key` shows the key once and can never show it again. On ECS the awslogs driver ships
+stdout to CloudWatch Logs, so a plain key printed by a one-off task would be readable by whoever
+reads the API's log group. Hence `--encrypt-for PEM` (an RSA public key of at least 3072 bits,
+the PEM text itself, so it fits in a run-task command override): stdout then carries only the
+key encrypted with RSA-OAEP-SHA256, base64, which the operator decrypts on their own machine:
+
+    base64 -d | openssl pkeyutl -decrypt -inkey operator-key.pem \
+        -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256
+
+Without `--encrypt-for` the plain key is printed only to a terminal (a local run); anywhere else
+the command refuses before issuing anything. `list-keys` prints one JSON object per key and line.
 A revoked key keeps working on a running API for up to API_KEY_CACHE_SECONDS (its cache).
 """
 
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import json
 import logging
@@ -38,6 +47,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from payment_app.config import ConfigError, Settings, load_settings
 from payment_app.db import ssl_context
@@ -206,6 +217,12 @@ def _parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create-key", help="issue a key; printed once on stdout")
     create.add_argument("merchant_id")
     create.add_argument("--label", default=None, help="an operator note, e.g. who holds it")
+    create.add_argument(
+        "--encrypt-for",
+        metavar="PEM",
+        default=None,
+        help="an RSA public key (PEM text, >= 3072 bits): print the key encrypted to it",
+    )
     listing = commands.add_parser("list-keys", help="one JSON line per key (never the secret)")
     listing.add_argument("merchant_id", nargs="?", default=None)
     revoke = commands.add_parser("revoke-key", help="revoke a key by its key id")
@@ -225,14 +242,19 @@ async def _run(args: argparse.Namespace, settings: Settings, master: MasterCrede
     conn = await connect_as_owner(settings, master)
     try:
         if args.command == "create-key":
+            recipient = _recipient(args.encrypt_for)  # refused before anything is issued
             issued = await create_key(conn, args.merchant_id, args.label)
             # NOTE: on ECS the awslogs driver passes a container's STDOUT and STDERR to
             # CloudWatch Logs (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
-            # using_awslogs.html): as a one-off task, this line lands in the API's log group.
-            print(issued.api_key, flush=True)
+            # using_awslogs.html): as a one-off task, this line lands in the API's log group,
+            # which is why it carries the plain key only on a terminal.
+            print(issued.api_key if recipient is None else _encrypt(recipient, issued.api_key))
+            sys.stdout.flush()
             print(
                 f"created key {issued.key_id} for merchant {issued.merchant_id}: store the key "
-                "above now, it cannot be shown again",
+                "above now"
+                + (" (encrypted to --encrypt-for)" if recipient is not None else "")
+                + ", it cannot be shown again",
                 file=sys.stderr,
             )
         elif args.command == "list-keys":
@@ -244,6 +266,34 @@ async def _run(args: argparse.Namespace, settings: Settings, master: MasterCrede
             print(f"revoked key {args.key_id}", file=sys.stderr)
     finally:
         await conn.close()
+
+
+MIN_RSA_BITS = 3072
+
+
+def _recipient(pem: str | None) -> rsa.RSAPublicKey | None:
+    """The operator's public key; None (plain output) only when stdout is a terminal."""
+    if pem is None:
+        if sys.stdout.isatty():
+            return None
+        raise MerchantsError(
+            "refusing to print a new API key where it may be logged (stdout is not a terminal, "
+            "e.g. an ECS task, whose output goes to CloudWatch Logs): pass --encrypt-for with "
+            "your RSA public key in PEM"
+        )
+    try:
+        key = serialization.load_pem_public_key(pem.replace("\\n", "\n").encode())
+    except ValueError:
+        raise MerchantsError("--encrypt-for is not a PEM public key") from None
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < MIN_RSA_BITS:
+        raise MerchantsError(f"--encrypt-for must be an RSA public key of >= {MIN_RSA_BITS} bits")
+    return key
+
+
+def _encrypt(recipient: rsa.RSAPublicKey, api_key: str) -> str:
+    """RSA-OAEP with SHA-256 (openssl pkeyutl's oaep + sha256 options decrypt it), base64."""
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    return base64.b64encode(recipient.encrypt(api_key.encode(), oaep)).decode()
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -7,6 +7,7 @@ as the command does it), verified as the application role, inspected as the supe
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -23,6 +24,8 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 import pytest_asyncio
 from alembic import command
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from payment_app import db, merchants, migrate
 from payment_app.config import Settings
 from payment_app.migrate import MasterCredentials
@@ -253,11 +256,21 @@ async def test_command_creates_lists_and_revokes(
     env: dict[str, str], base_settings: Settings, pg_admin: Any
 ) -> None:
     merchant = _merchant()
-    created = await _run(env, "create-key", merchant, "--label", "ops: first key")
+    operator = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    public_pem = (
+        operator.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    created = await _run(
+        env, "create-key", merchant, "--label", "ops: first key", "--encrypt-for", public_pem
+    )
     assert created.returncode == 0, created.stderr
     lines = created.stdout.splitlines()
-    assert len(lines) == 1  # the key and nothing else, so it can be piped
-    api_key = lines[0]
+    assert len(lines) == 1  # the encrypted key and nothing else, so it can be piped
+    assert "pk_" not in created.stdout  # what reaches CloudWatch Logs on ECS is ciphertext
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    api_key = operator.decrypt(base64.b64decode(lines[0]), oaep).decode()
     secret = _secret(api_key)
     assert "cannot be shown again" in created.stderr
     assert secret not in created.stderr
@@ -360,3 +373,22 @@ async def test_revision_0003_downgrades_and_upgrades_cleanly(
     finally:
         await admin.close()
         postgres_server.psql(f"DROP DATABASE {name}")
+
+
+async def test_command_never_prints_a_plain_key_where_it_may_be_logged(
+    env: dict[str, str], base_settings: Settings, pg_admin: Any
+) -> None:
+    """stdout is a pipe here, as on ECS: without --encrypt-for nothing is issued or printed."""
+    merchant = _merchant()
+    refused = await _run(env, "create-key", merchant)
+    assert refused.returncode == 1
+    assert "--encrypt-for" in refused.stderr and "pk_" not in refused.stdout + refused.stderr
+    assert not await pg_admin.fetchval(
+        "SELECT count(*) FROM api_keys WHERE merchant_id = $1", merchant
+    )
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    pem = weak.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    too_weak = await _run(env, "create-key", merchant, "--encrypt-for", pem)
+    assert too_weak.returncode == 1 and ">= 3072 bits" in too_weak.stderr
