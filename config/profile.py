@@ -365,8 +365,18 @@ class EdgeConfig(Section):
     health_check_interval_seconds: int = Field(
         ge=5, le=300, description="seconds between target health checks"
     )
+    # NOTE: AWS WAF rate-based rules: "The lowest limit setting allowed is 10"; the evaluation
+    # window is one of 60, 120, 300 and 600 seconds, 300 by default (AWS WAF Developer Guide,
+    # "Rate-based rule high-level settings"). Both rules here count over 300 seconds (the edge
+    # builder's RATE_WINDOW_SECONDS), so both limits are requests per 5 minutes; the upper bound
+    # is the API's maximum for RateBasedStatement.Limit.
     waf_rate_limit: int = Field(
         ge=10, le=2_000_000_000, description="requests per 5 minutes per client IP"
+    )
+    waf_api_key_rate_limit: int = Field(
+        ge=10,
+        le=2_000_000_000,
+        description="requests per 5 minutes per API key (the Authorization header's value)",
     )
 
 

@@ -482,6 +482,7 @@ def role_by_arn(graph: Graph, arn: Any) -> Resource | None:
 
 
 SERVICE = "aws:ecs/service:Service"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 SCALABLE_TARGET = "aws:appautoscaling/target:Target"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 
@@ -495,6 +496,27 @@ def named(graph: Graph, type_: str, service: str) -> list[Resource]:
 def api_services(graph: Graph) -> list[Resource]:
     """The ECS services behind a load balancer: the ones taking the internet's traffic."""
     return [s for s in graph.of_type(SERVICE) if as_list(s.get("loadBalancers"))]
+
+
+def api_task_definitions(graph: Graph) -> list[Resource]:
+    """The task definitions the load-balanced (API) services run."""
+    found = [ref(graph, s.get("taskDefinition")) for s in api_services(graph)]
+    return [td for td in found if td is not None and td.type == TASK_DEFINITION]
+
+
+def api_task_roles(graph: Graph) -> list[Resource]:
+    """The task roles of the API's task definitions (the app's role, not the agent's)."""
+    found = [role_by_arn(graph, td.get("taskRoleArn")) for td in api_task_definitions(graph)]
+    return [role for role in found if role is not None]
+
+
+# The physical-name service of the API's idempotency HMAC key (`payment-idempotency-<suffix>`).
+IDEMPOTENCY_SECRET = "idempotency"
+
+
+def idempotency_secrets(graph: Graph) -> list[Resource]:
+    """The stack's idempotency secret (a list: empty when the stack has none)."""
+    return named(graph, SECRET, IDEMPOTENCY_SECRET)
 
 
 def _arn_tail(value: Any) -> str:

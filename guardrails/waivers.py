@@ -107,6 +107,11 @@ def _access_log_bucket(graph: Graph, resource: Resource, entry: str) -> bool:
     return facts.bucket_name(resource) in targets and _on_sse_s3(graph, resource)
 
 
+def _idempotency_secret(graph: Graph, resource: Resource, entry: str) -> bool:
+    """The API's idempotency HMAC key, by its exact name in this stack, and no other secret."""
+    return resource.urn in {s.urn for s in facts.idempotency_secrets(graph)}
+
+
 DESTROYABLE = "every environment must destroy cleanly (DESIGN: no deletion protection, no retain)"
 
 WAIVERS: tuple[Waiver, ...] = (
@@ -161,6 +166,16 @@ WAIVERS: tuple[Waiver, ...] = (
         ("S3.17",),
         "S3 server access logging cannot deliver to a bucket whose default encryption is SSE-KMS",
         _access_log_bucket,
+    ),
+    Waiver(
+        "idempotency-secret-rotation",
+        "secrets",
+        ("SecretsManager.1", "SecretsManager.4"),
+        "the idempotency HMAC key is deliberately not rotated on a schedule: stored idempotency "
+        "keys are HMACs under it, so a rotation would make retries in flight look new and create "
+        "second payments; the API reads AWSCURRENT and AWSPREVIOUS, so an operator rotates it by "
+        "hand (docs/operations.md, 'The idempotency secret')",
+        _idempotency_secret,
     ),
 )
 

@@ -239,6 +239,14 @@ def metric_alarm(alarm: Resource, graph: Graph, table: PriceTable) -> list[Charg
     return [monthly(table, metrics, "cloudwatch.alarm_metric_month", f"{metrics} metric(s)")]
 
 
+def log_metric_filter(metric_filter: Resource, graph: Graph, table: PriceTable) -> list[Charge]:
+    """The filter is free; the metric it publishes is a custom metric (one per dimension value)."""
+    transformation = metric_filter.get("metricTransformation") or {}
+    if transformation.get("dimensions"):
+        raise CannotPriceError("metric filter with dimensions (one metric per dimension value)")
+    return [monthly(table, 1, "cloudwatch.custom_metric_month", "custom metric")]
+
+
 def dashboard(board: Resource, graph: Graph, table: PriceTable) -> list[Charge]:
     return [monthly(table, 1, "cloudwatch.dashboard_month", "dashboard")]
 
@@ -325,6 +333,7 @@ RULES: dict[str, Rule] = {
     "aws:kms/key:Key": kms_key,
     "aws:cloudwatch/metricAlarm:MetricAlarm": metric_alarm,
     "aws:cloudwatch/dashboard:Dashboard": dashboard,
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": log_metric_filter,
     "aws:cloudwatch/logGroup:LogGroup": log_group,
     "aws:s3/bucket:Bucket": bucket,
     "aws:ecr/repository:Repository": repository,
@@ -373,6 +382,8 @@ FREE = frozenset(
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "aws:s3/bucketVersioning:BucketVersioning",
+        # A version is part of its secret, which is priced per secret-month.
+        "aws:secretsmanager/secretVersion:SecretVersion",
         "aws:sns/topicPolicy:TopicPolicy",
         "aws:sns/topicSubscription:TopicSubscription",
         "aws:sqs/queuePolicy:QueuePolicy",

@@ -12,9 +12,10 @@ Creates, under one `payment:edge:Edge` component:
   no deletion protection so every environment is destroyable), the API target group
   (ip targets for Fargate awsvpc tasks), an HTTPS listener with the profile's TLS 1.3/1.2
   policy and an HTTP listener that only redirects to HTTPS;
-- a regional WAFv2 web ACL (rate-based rule per client IP plus AWS managed rule groups for
-  common exploits, known bad inputs and SQL injection), associated with the ALB and logging to
-  the WAF log group with the Authorization header redacted.
+- a regional WAFv2 web ACL (a rate-based rule per client IP, a second one per API key, that is
+  per value of the Authorization header, so one merchant's key cannot starve the others, plus
+  AWS managed rule groups for common exploits, known bad inputs and SQL injection), associated
+  with the ALB and logging to the WAF log group with the Authorization header redacted.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ MANAGED_RULE_GROUPS = (
 # larger bodies. The API's own limit (MAX_BODY_BYTES, set by the task definition) is this one:
 # a larger limit would promise clients what the edge refuses.
 WAF_BODY_LIMIT_BYTES = 8192
+# Both rate-based rules count over 5 minutes, so the profile's limits are requests per 5 minutes
+# (the evaluation windows WAF allows are cited in config/profile.py, EdgeConfig).
+RATE_WINDOW_SECONDS = 300
+RATE_RULE_PER_IP = "rate-limit-per-ip"
+RATE_RULE_PER_API_KEY = "rate-limit-per-api-key"
+# The header the API keys travel in (`Authorization: Bearer <key>`). WAF matches header names
+# case-insensitively; the logging configuration redacts the same header.
+API_KEY_HEADER = "authorization"
 ALB_LOG_NONCURRENT_DAYS = 7
 CERT_VALIDITY_HOURS = 365 * 24
 CERT_EARLY_RENEWAL_HOURS = 30 * 24
@@ -179,26 +188,68 @@ def _visibility(metric: str) -> dict[str, Any]:
     }
 
 
+def _rate_rule(
+    name: str,
+    priority: int,
+    metric: str,
+    statement: aws.wafv2.WebAclRuleStatementRateBasedStatementArgs,
+) -> aws.wafv2.WebAclRuleArgs:
+    """A rate-based rule that blocks an aggregation instance over its limit."""
+    return aws.wafv2.WebAclRuleArgs(
+        name=name,
+        priority=priority,
+        action=aws.wafv2.WebAclRuleActionArgs(block=aws.wafv2.WebAclRuleActionBlockArgs()),
+        statement=aws.wafv2.WebAclRuleStatementArgs(rate_based_statement=statement),
+        visibility_config=aws.wafv2.WebAclRuleVisibilityConfigArgs(**_visibility(metric)),
+    )
+
+
+def _rate_rules(profile: Profile, acl_name: str) -> list[aws.wafv2.WebAclRuleArgs]:
+    """Per client IP, then per API key: each caps one client without touching the others."""
+    per_ip = _rate_rule(
+        RATE_RULE_PER_IP,
+        0,
+        f"{acl_name}-rate-limit",
+        aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
+            limit=profile.edge.waf_rate_limit,
+            aggregate_key_type="IP",
+            evaluation_window_sec=RATE_WINDOW_SECONDS,
+        ),
+    )
+    # NOTE: with custom aggregation keys, "web requests that are missing any of the components
+    # specified in the aggregation keys are omitted from the rate-based rule evaluation and
+    # handling" (AWS WAF API Reference, RateBasedStatementCustomKey): a request without an
+    # Authorization header is not counted by this rule (the per-IP rule still counts it, and the
+    # API refuses it). Text transformation NONE: every distinct header value is its own key.
+    per_key = _rate_rule(
+        RATE_RULE_PER_API_KEY,
+        1,
+        f"{acl_name}-rate-limit-api-key",
+        aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
+            limit=profile.edge.waf_api_key_rate_limit,
+            aggregate_key_type="CUSTOM_KEYS",
+            custom_keys=[
+                aws.wafv2.WebAclRuleStatementRateBasedStatementCustomKeyArgs(
+                    header=aws.wafv2.WebAclRuleStatementRateBasedStatementCustomKeyHeaderArgs(
+                        name=API_KEY_HEADER,
+                        text_transformations=[
+                            aws.wafv2.WebAclRuleStatementRateBasedStatementCustomKeyHeaderTextTransformationArgs(
+                                priority=0, type="NONE"
+                            )
+                        ],
+                    )
+                )
+            ],
+            evaluation_window_sec=RATE_WINDOW_SECONDS,
+        ),
+    )
+    return [per_ip, per_key]
+
+
 def _web_acl(profile: Profile, opts: pulumi.ResourceOptions) -> aws.wafv2.WebAcl:
     name = profile.name("waf")
-    rules: list[aws.wafv2.WebAclRuleArgs] = [
-        aws.wafv2.WebAclRuleArgs(
-            name="rate-limit-per-ip",
-            priority=0,
-            action=aws.wafv2.WebAclRuleActionArgs(block=aws.wafv2.WebAclRuleActionBlockArgs()),
-            statement=aws.wafv2.WebAclRuleStatementArgs(
-                rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
-                    limit=profile.edge.waf_rate_limit,
-                    aggregate_key_type="IP",
-                    evaluation_window_sec=300,
-                )
-            ),
-            visibility_config=aws.wafv2.WebAclRuleVisibilityConfigArgs(
-                **_visibility(f"{name}-rate-limit")
-            ),
-        )
-    ]
-    for priority, group in enumerate(MANAGED_RULE_GROUPS, start=1):
+    rules = _rate_rules(profile, name)
+    for priority, group in enumerate(MANAGED_RULE_GROUPS, start=len(rules)):
         rules.append(
             aws.wafv2.WebAclRuleArgs(
                 name=group,
@@ -383,7 +434,7 @@ def _waf(
         redacted_fields=[
             aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs(
                 single_header=aws.wafv2.WebAclLoggingConfigurationRedactedFieldSingleHeaderArgs(
-                    name="authorization"
+                    name=API_KEY_HEADER
                 )
             )
         ],

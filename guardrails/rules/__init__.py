@@ -69,6 +69,7 @@ RULES: list[Rule] = [
     secrets.managed_secrets,
     iam.iam_policies,
     iam.iam_data_connect,
+    iam.iam_task_grants,
     logging.logging_log_groups,
     logging.logging_alarms,
     logging.required_alarms,

@@ -5,7 +5,9 @@
   every Linux capability dropped.
 - `compute-secrets-logging`: credentials only through `secrets`; logs to CloudWatch.
 - `compute-data-credentials`: no task definition injects a database or cache password; a
-  container that reaches the database or the cache authenticates with IAM.
+  container that reaches the database or the cache authenticates with IAM; a container is
+  pointed (by ARN) at no secret but the master secret for the migrations and, in the API only,
+  the stack's idempotency secret in `IDEMPOTENCY_SECRET_ARN`.
 - `compute-roles-network`: separate task and execution roles; no public IP; Fargate LATEST.
 - `compute-capacity`: a production stack runs no service on Fargate Spot.
 - `compute-ecr`: scan on push, immutable tags, lifecycle policy, customer key, no open policy.
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from conventions.naming import IMAGE_BUILD_TAG_PREFIX
@@ -164,6 +167,42 @@ RDS_MANAGED_SECRET = re.compile(r":secret:rds!")
 # The authentication mode each data store's client is told to use, and the host that says it
 # connects at all.
 IAM_AUTH_SETTINGS = {"DB_HOST": "DB_AUTH", "REDIS_HOST": "REDIS_AUTH"}
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:")
+MIGRATION_SECRET_KEY = "DB_MIGRATION_SECRET_ARN"
+IDEMPOTENCY_SECRET_KEY = "IDEMPOTENCY_SECRET_ARN"
+
+
+@dataclass(frozen=True)
+class _SecretPointers:
+    """Which secret ARNs a container may be handed, and whether it is the API's."""
+
+    idempotency_arns: frozenset[str]
+    api: bool
+
+
+def _secret_pointer_problems(env: dict[str, str], allowed: _SecretPointers) -> list[str]:
+    """Secret ARNs in plain `environment` beyond the two the service reads by ARN.
+
+    The migrations read the master secret (`DB_MIGRATION_SECRET_ARN`); the API reads its
+    idempotency HMAC key (`IDEMPOTENCY_SECRET_ARN`, exactly the stack's secret). Any other secret
+    pointer would widen what a task can read without anyone deciding it.
+    """
+    problems: list[str] = []
+    for key, value in env.items():
+        if key == IDEMPOTENCY_SECRET_KEY:
+            if not allowed.api:
+                problems.append(f"is handed {key}, which only the API reads")
+            if value not in allowed.idempotency_arns:
+                problems.append(f"{key} is {value}, not the stack's idempotency secret")
+        elif key == MIGRATION_SECRET_KEY:
+            if SECRET_ARN.match(value) and not RDS_MANAGED_SECRET.search(value):
+                problems.append(f"{key} is {value}, not the RDS-managed master secret")
+        elif SECRET_ARN.match(value) or key.endswith("SECRET_ARN"):
+            problems.append(
+                f"is handed {key} ({value}): only {MIGRATION_SECRET_KEY} and, in the API, "
+                f"{IDEMPOTENCY_SECRET_KEY} may point at a secret"
+            )
+    return problems
 
 
 def _data_credential_problems(container: dict[str, Any]) -> list[str]:
@@ -189,7 +228,8 @@ def _data_credential_problems(container: dict[str, Any]) -> list[str]:
 
 @rule(
     "compute-data-credentials",
-    "No database or cache password in any task definition; IAM authentication to both",
+    "No database or cache password in any task definition; IAM authentication to both; "
+    "secret ARNs only for the migrations and the API's idempotency key",
     "ECS.8",
     "PCI DSS 8.6.2",
 )
@@ -200,9 +240,18 @@ def compute_data_credentials(graph: Graph) -> list[Violation]:
     migrations may be pointed at the master secret, by ARN, and they read it when they run.
     """
     f = Findings("compute-data-credentials")
-    for td in graph.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+    idempotency = frozenset(
+        str(s.state.get("arn")) for s in facts.idempotency_secrets(graph) if s.state.get("arn")
+    )
+    api = {td.urn for td in facts.api_task_definitions(graph)}
+    for td in graph.of_type(facts.TASK_DEFINITION):
+        allowed = _SecretPointers(idempotency_arns=idempotency, api=td.urn in api)
         for c in facts.container_definitions(td):
-            for problem in _data_credential_problems(c):
+            env = {
+                str(e.get("name", "")): str(e.get("value", ""))
+                for e in as_list(c.get("environment"))
+            }
+            for problem in _data_credential_problems(c) + _secret_pointer_problems(env, allowed):
                 f.add(td, f"container {c.get('name')} {problem}", "ECS.8", "PCI DSS 8.6.2")
     return f.items
 

@@ -4,7 +4,8 @@
 - `edge-alb-access-logs`: access logs on.
 - `edge-alb-multi-az`: the ALB spans two AZs or more.
 - `edge-listeners`: HTTPS with an ACM certificate and a TLS 1.3/1.2 policy; HTTP only redirects.
-- `edge-waf`: a web ACL with managed rules, a rate limit, metrics and logging on every ALB.
+- `edge-waf`: a web ACL with managed rules, a rate limit per client IP and one per API key (the
+  Authorization header), metrics and logging on every ALB.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from guardrails import facts
-from guardrails.facts import as_list, load_balancers, ref
+from guardrails.facts import as_list, load_balancers, parse_json, ref
 from guardrails.model import Violation
 from guardrails.rules.base import Findings, is_true, rule
 from resource_graph import Graph, Resource
@@ -177,6 +178,64 @@ def _managed_groups(acl: Resource) -> set[str]:
     return groups
 
 
+# The header the payment API's keys travel in (`Authorization: Bearer <key>`).
+API_KEY_HEADER = "authorization"
+
+
+def _camel(value: Any) -> Any:
+    """A `ruleJson` document (the WAF API's PascalCase) with the wire names `rules` uses."""
+    if isinstance(value, dict):
+        return {str(k)[:1].lower() + str(k)[1:]: _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _rate_statements(acl: Resource) -> list[dict[str, Any]]:
+    """The rate-based statements of a web ACL's rules (`rules`, or the `ruleJson` document)."""
+    found = []
+    for r in as_list(acl.get("rules")) + as_list(_camel(parse_json(acl.get("ruleJson")))):
+        statement = (r.get("statement") or {}) if isinstance(r, dict) else {}
+        rate = statement.get("rateBasedStatement")
+        if isinstance(rate, dict):
+            found.append(rate)
+    return found
+
+
+def _per_api_key(rate: dict[str, Any]) -> bool:
+    """Aggregated on the Authorization header alone: each API key is its own instance.
+
+    Another key beside it (the IP, say) would split one key's requests across instances and let
+    a key spread over many addresses exceed its limit.
+    """
+    keys = as_list(rate.get("customKeys"))
+    if str(rate.get("aggregateKeyType")).upper() != "CUSTOM_KEYS" or len(keys) != 1:
+        return False
+    header = (keys[0] or {}).get("header") if isinstance(keys[0], dict) else None
+    return isinstance(header, dict) and str(header.get("name", "")).lower() == API_KEY_HEADER
+
+
+def _rate_limits(f: Findings, acl: Resource) -> None:
+    """A rate-based rule per client IP, and one per API key beside it."""
+    rates = _rate_statements(acl)
+    f.require(bool(rates), acl, "no rate-based rule", "WAF.10")
+    if not rates:
+        return
+    f.require(
+        any(str(r.get("aggregateKeyType")).upper() == "IP" for r in rates),
+        acl,
+        "no rate-based rule per client IP",
+        "WAF.10",
+    )
+    f.require(
+        any(_per_api_key(r) for r in rates),
+        acl,
+        f"no rate-based rule per API key (custom key: the {API_KEY_HEADER} header alone): one "
+        "merchant's key could starve the others",
+        "WAF.10",
+    )
+
+
 def _web_acl(f: Findings, graph: Graph, acl: Resource) -> None:
     """A web ACL blocks known attacks, limits rates, reports metrics and logs its decisions."""
     rules = (acl.get("rules"), acl.get("ruleJson"))
@@ -190,7 +249,7 @@ def _web_acl(f: Findings, graph: Graph, acl: Resource) -> None:
     f.require(
         not missing, acl, f"AWS managed rule groups missing or only counting: {missing}", "WAF.10"
     )
-    f.require(_mentions(rules, "rateBasedStatement"), acl, "no rate-based rule", "WAF.10")
+    _rate_limits(f, acl)
     visibility = [acl.get("visibilityConfig") or {}] + [
         r.get("visibilityConfig") or {} for r in as_list(acl.get("rules")) if isinstance(r, dict)
     ]
@@ -217,7 +276,8 @@ def _web_acl(f: Findings, graph: Graph, acl: Resource) -> None:
 
 @rule(
     "edge-waf",
-    "WAF web ACL associated, with managed rule groups, a rate-based rule, metrics, logging",
+    "WAF web ACL associated, with managed rule groups, rate limits per IP and per API key, "
+    "metrics, logging",
     "ELB.16",
     "WAF.10",
     "WAF.11",

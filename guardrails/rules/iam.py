@@ -9,6 +9,8 @@
   - resource policies: no Allow on `*` or with NotAction;
   - key policies: `kms:*` only for the account root;
   - execution roles: `kms:Decrypt` only through a named service (`kms:ViaService`).
+- `iam-task-grants`: the idempotency secret is readable by the API's task role and no other
+  principal; no API task role may act on a dead-letter queue (only the worker consumes it).
 - `iam-data-connect`: every grant of `rds-db:connect` or `elasticache:Connect` (directly or
   through a wildcard action) names exact ARNs of this stack: one database role on one cluster
   (by its resource id), the replication group and the user of this stack's cache.
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -302,4 +305,72 @@ def iam_data_connect(graph: Graph) -> list[Violation]:
                     problem = _data_connect_resource(resource, action, clusters, cache)
                     if problem:
                         f.add(carrier, problem, "IAM.21", "PCI DSS 7.2.2", entry=entry)
+    return f.items
+
+
+SECRET_READ = "secretsmanager:GetSecretValue"
+
+
+def _covers(statement: dict[str, Any], arn: str) -> bool:
+    """An Allow statement whose resources include `arn` (wildcards honoured)."""
+    if "NotResource" in statement:
+        return True  # everything but the listed resources: assume the worst
+    return any(
+        fnmatch.fnmatchcase(arn, str(pattern)) for pattern in as_list(statement.get("Resource"))
+    )
+
+
+def _idempotency_readers(f: Findings, graph: Graph, api_roles: set[str]) -> None:
+    """Only the API's task role may read the idempotency secret: it is the key of every HMAC."""
+    arns = [str(s.state.get("arn")) for s in facts.idempotency_secrets(graph) if s.state.get("arn")]
+    for role in graph.of_type("aws:iam/role:Role"):
+        if role.urn in api_roles:
+            continue
+        for carrier, entry, doc in facts.role_policies(graph, role):
+            for s in statements(doc):
+                if facts.grants(s, SECRET_READ) and any(_covers(s, arn) for arn in arns):
+                    f.add(
+                        carrier,
+                        f"role {role.get('name') or role.name} may read the idempotency secret "
+                        "(only the API's task role may)",
+                        "IAM.21",
+                        "PCI DSS 7.2.2",
+                        entry=entry,
+                    )
+
+
+def _no_api_dead_letters(f: Findings, graph: Graph, api_roles: list[Resource]) -> None:
+    """The API never touches a dead-letter queue: the worker alone resolves what lands there."""
+    dlqs = [str(q.state.get("arn")) for q in facts.dead_letter_queues(graph) if q.state.get("arn")]
+    for role in api_roles:
+        for carrier, entry, doc in facts.role_policies(graph, role):
+            for s in statements(doc):
+                sqs = [
+                    a
+                    for a in (str(x).lower() for x in as_list(s.get("Action")))
+                    if a == "*" or a.startswith("sqs:")
+                ]
+                if s.get("Effect") == "Allow" and sqs and any(_covers(s, q) for q in dlqs):
+                    f.add(
+                        carrier,
+                        f"API task role {role.get('name') or role.name} is granted {sqs} on a "
+                        "dead-letter queue",
+                        "IAM.21",
+                        "PCI DSS 7.2.2",
+                        entry=entry,
+                    )
+
+
+@rule(
+    "iam-task-grants",
+    "The idempotency secret readable by the API's task role alone; no API grant on a DLQ",
+    "IAM.21",
+    "PCI DSS 7.2.2",
+)
+def iam_task_grants(graph: Graph) -> list[Violation]:
+    """Whoever reads the HMAC key can forge idempotency matches; a DLQ belongs to the worker."""
+    f = Findings("iam-task-grants")
+    api_roles = facts.api_task_roles(graph)
+    _idempotency_readers(f, graph, {r.urn for r in api_roles})
+    _no_api_dead_letters(f, graph, api_roles)
     return f.items

@@ -5,10 +5,13 @@ Creates, under one `payment:compute:Compute` component, one module per step:
   `compute.image_keep_count` images) and the service image: `deployment.image_uri` as is when a
   CI pipeline pushed its own, otherwise built from `app/` and pushed by pulumi-docker-build,
   so the services can start right after `pulumi up` without a NAT path;
+- `secrets`: the API's idempotency secret (a random HMAC key in Secrets Manager, on the data
+  key, deliberately not rotated on a schedule);
 - `roles`: one execution role (image pull, log shipping) and separate task roles for the API
-  (send to the payment queue, read the master secret for its start-up migrations) and the worker
-  (consume the queue, publish events, write the transaction log), both allowed IAM
-  authentication to the database and the cache, each scoped to exact ARNs;
+  (send to the payment queue, read the master secret for its start-up migrations and the
+  idempotency secret) and the worker (consume the payment queue and its dead-letter queue,
+  publish events, write the transaction log), both allowed IAM authentication to the database
+  and the cache, each scoped to exact ARNs;
 - `tasks`: Fargate task definitions for the API and the worker from the one image: non-root,
   read-only root file system with an ephemeral /tmp, no injected credential, logs to their
   CloudWatch log groups;
@@ -41,7 +44,8 @@ from payment_platform.compute.image import (
     repository_and_image,
     repository_arn_from_uri,
 )
-from payment_platform.compute.roles import ECS_TASKS, roles
+from payment_platform.compute.roles import CONSUME_ACTIONS, ECS_TASKS, roles
+from payment_platform.compute.secrets import IDEMPOTENCY_SECRET_LENGTH, idempotency_secret
 from payment_platform.compute.services import (
     DEPLOY_MAX_PERCENT,
     DEPLOY_MIN_HEALTHY_PERCENT,
@@ -70,11 +74,13 @@ __all__ = [
     "API_CONTAINER",
     "APP_DIR",
     "APP_USER",
+    "CONSUME_ACTIONS",
     "CONTEXT",
     "DEPLOY_MAX_PERCENT",
     "DEPLOY_MIN_HEALTHY_PERCENT",
     "DOCKERFILE",
     "ECS_TASKS",
+    "IDEMPOTENCY_SECRET_LENGTH",
     "IGNORED_PARTS",
     "IGNORED_SUFFIXES",
     "TMP_VOLUME",
@@ -132,11 +138,30 @@ def build(
     scope = component_scope("compute")
     image = repository_and_image(profile, keys, scope)
     ecs_cluster = cluster(profile, logs, scope)
+    idempotency = idempotency_secret(profile, keys, scope)
     task_roles = roles(
-        profile, image.pull_repository_arn, keys, logs, database, cache, messaging, storage, scope
+        profile,
+        image.pull_repository_arn,
+        keys,
+        logs,
+        database,
+        cache,
+        messaging,
+        storage,
+        idempotency,
+        scope,
     )
     tasks = task_definitions(
-        profile, image.ref, task_roles, logs, messaging, storage, database, cache, scope
+        profile,
+        image.ref,
+        task_roles,
+        logs,
+        messaging,
+        storage,
+        database,
+        cache,
+        idempotency,
+        scope,
     )
     running = services(
         profile, ecs_cluster, tasks, task_roles, network, security, endpoints, edge, scope

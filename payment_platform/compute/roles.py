@@ -2,8 +2,9 @@
 
 Creates one execution role (image pull, log shipping; it resolves no secret, since no task
 definition injects one) and separate task roles for the API (send to the payment queue; read the
-master secret for the migrations it runs at start) and the worker (consume the queue, publish
-events, write the transaction log), each with its one inline policy. Both task roles may connect
+master secret for the migrations it runs at start and the idempotency secret) and the worker
+(consume the payment queue and its dead-letter queue, publish events, write the transaction log),
+each with its one inline policy. Both task roles may connect
 to the database as the application role and to the cache as the service's user, each named by
 its exact ARN: the tokens they sign are their only database and cache credentials.
 """
@@ -18,6 +19,7 @@ import pulumi_aws as aws
 from config import Profile
 from payment_platform.cache import CacheOutputs
 from payment_platform.component import Scope
+from payment_platform.compute.secrets import IdempotencySecret
 from payment_platform.database import DatabaseOutputs
 from payment_platform.iam import RoleWithPolicy, role_with_policy
 from payment_platform.keys import KeysOutputs
@@ -26,6 +28,14 @@ from payment_platform.messaging import MessagingOutputs
 from payment_platform.storage import StorageOutputs
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
+# What consuming a queue takes: receive, delete when done, extend the visibility timeout while
+# processing, read the attributes. The worker holds these on the payment queue and its DLQ.
+CONSUME_ACTIONS = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+)
 
 
 @dataclass(frozen=True)
@@ -46,13 +56,16 @@ def roles(
     cache: CacheOutputs,
     messaging: MessagingOutputs,
     storage: StorageOutputs,
+    idempotency: IdempotencySecret,
     scope: Scope,
 ) -> Roles:
     """Separate roles, so neither the agent nor one service holds another's permissions."""
     account_id = aws.get_caller_identity_output().account_id
     return Roles(
         execution=_execution_role(profile, account_id, pull_repository_arn, logs, scope),
-        api=_api_task_role(profile, account_id, keys, database, cache, messaging, scope),
+        api=_api_task_role(
+            profile, account_id, keys, database, cache, messaging, idempotency, scope
+        ),
         worker=_worker_task_role(
             profile, account_id, keys, database, cache, messaging, storage, scope
         ),
@@ -124,16 +137,24 @@ def _api_task_role(
     database: DatabaseOutputs,
     cache: CacheOutputs,
     messaging: MessagingOutputs,
+    idempotency: IdempotencySecret,
     scope: Scope,
 ) -> RoleWithPolicy:
-    """The API's role: enqueue payments, connect as the app, read the master secret to migrate."""
+    """The API's role: enqueue payments, connect as the app, read its two secrets.
+
+    The master secret for the migrations it runs at start, the idempotency secret for the HMAC
+    of idempotency keys; nothing on the dead-letter queue, which only the worker consumes.
+    """
     region = aws.get_region_output().region
     return role_with_policy(
         "api-task",
         name=profile.name("api-task"),
         service=ECS_TASKS,
         account_id=account_id,
-        description="Payment API tasks: enqueue payments, connect, run the migrations",
+        description=(
+            "Payment API tasks: enqueue payments, connect, run the migrations, "
+            "read the idempotency secret"
+        ),
         statements=[
             {
                 "Effect": "Allow",
@@ -156,6 +177,13 @@ def _api_task_role(
                 "Effect": "Allow",
                 "Action": "secretsmanager:GetSecretValue",
                 "Resource": database.master_secret_arn,
+            },
+            # The HMAC key of idempotency keys, read at start (app/README.md); the same data key
+            # and the same Secrets Manager-only decrypt as the master secret.
+            {
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": idempotency.arn,
             },
             {
                 "Effect": "Allow",
@@ -184,25 +212,30 @@ def _worker_task_role(
     storage: StorageOutputs,
     scope: Scope,
 ) -> RoleWithPolicy:
-    """The worker's role: consume payments, publish events, write the transaction log."""
+    """The worker's role: consume payments and dead letters, publish events, write records.
+
+    The dead-letter queue is consumed to mark those payments failed; a message the worker cannot
+    resolve stays there for the DLQ alarms and the redrive procedure.
+    """
     return role_with_policy(
         "worker-task",
         name=profile.name("worker-task"),
         service=ECS_TASKS,
         account_id=account_id,
         description=(
-            "Payment worker tasks: consume payments, publish events, write the transaction log"
+            "Payment worker tasks: consume payments and dead letters, publish events, "
+            "write the transaction log"
         ),
         statements=[
             {
                 "Effect": "Allow",
-                "Action": [
-                    "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
-                    "sqs:ChangeMessageVisibility",
-                    "sqs:GetQueueAttributes",
-                ],
+                "Action": list(CONSUME_ACTIONS),
                 "Resource": messaging.payment_queue_arn,
+            },
+            {
+                "Effect": "Allow",
+                "Action": list(CONSUME_ACTIONS),
+                "Resource": messaging.payment_dlq_arn,
             },
             {
                 "Effect": "Allow",
@@ -214,6 +247,8 @@ def _worker_task_role(
                 "Action": "s3:PutObject",
                 "Resource": pulumi.Output.concat(storage.transaction_log_bucket_arn, "/*"),
             },
+            # Both queues (the DLQ too) and the topic are on the messaging key, the bucket on
+            # the data key.
             {
                 "Effect": "Allow",
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],

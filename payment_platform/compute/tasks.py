@@ -18,6 +18,7 @@ from config import Profile
 from payment_platform.cache import CacheOutputs
 from payment_platform.component import Scope
 from payment_platform.compute.roles import Roles
+from payment_platform.compute.secrets import IdempotencySecret
 from payment_platform.database import DatabaseOutputs
 from payment_platform.edge import WAF_BODY_LIMIT_BYTES
 from payment_platform.logs import LogsOutputs
@@ -58,6 +59,7 @@ def task_definitions(
     storage: StorageOutputs,
     database: DatabaseOutputs,
     cache: CacheOutputs,
+    idempotency: IdempotencySecret,
     scope: Scope,
 ) -> TaskDefinitions:
     """One task definition per service, so each runs with its own size and task role."""
@@ -80,7 +82,7 @@ def task_definitions(
         memory=c.memory,
         execution_role=execution_role,
         task_role=roles.api.role,
-        container=_api_container(profile, runtime, logs, database),
+        container=_api_container(profile, runtime, logs, database, idempotency),
         scope=scope,
     )
     worker = _task_definition(
@@ -90,7 +92,7 @@ def task_definitions(
         memory=c.worker_memory,
         execution_role=execution_role,
         task_role=roles.worker.role,
-        container=_worker_container(runtime, logs),
+        container=_worker_container(runtime, logs, messaging),
         scope=scope,
     )
     return TaskDefinitions(api=api, worker=worker)
@@ -138,7 +140,11 @@ def _environment(
 
 
 def _api_container(
-    profile: Profile, runtime: _Runtime, logs: LogsOutputs, database: DatabaseOutputs
+    profile: Profile,
+    runtime: _Runtime,
+    logs: LogsOutputs,
+    database: DatabaseOutputs,
+    idempotency: IdempotencySecret,
 ) -> dict[str, Any]:
     """The API container: serves the container port, checked over HTTP, migrates at start."""
     c = profile.compute
@@ -154,6 +160,9 @@ def _api_container(
             **runtime.environment,
             "RUN_MIGRATIONS": "true",
             "DB_MIGRATION_SECRET_ARN": database.master_secret_arn,
+            # The HMAC key of idempotency keys, read by ARN at start (AWSCURRENT and
+            # AWSPREVIOUS), never injected: only the API's task role may read it.
+            "IDEMPOTENCY_SECRET_ARN": idempotency.arn,
         },
         # The image has no curl; the standard library does the HTTP check.
         health_command=[
@@ -167,15 +176,20 @@ def _api_container(
     )
 
 
-def _worker_container(runtime: _Runtime, logs: LogsOutputs) -> dict[str, Any]:
-    """The worker container: no port, a long stop timeout to finish in-flight messages."""
+def _worker_container(
+    runtime: _Runtime, logs: LogsOutputs, messaging: MessagingOutputs
+) -> dict[str, Any]:
+    """The worker container: no port, a long stop timeout to finish in-flight messages.
+
+    It also consumes the payment dead-letter queue and marks those payments failed.
+    """
     return _container(
         name=WORKER_CONTAINER,
         image=runtime.image,
         command=["python", "-m", "payment_app.worker"],
         log_group=logs.worker_log_group_name,
         region=runtime.region,
-        environment=runtime.environment,
+        environment={**runtime.environment, "PAYMENT_DLQ_URL": messaging.payment_dlq_url},
         # The worker serves no port: the image's own check reads its heartbeat file in /tmp.
         health_command=["python", "-m", "payment_app.healthcheck"],
         start_period=runtime.start_period,

@@ -6,9 +6,12 @@ Creates, under one `payment:observability:Observability` component:
   (CloudWatch.15/17) and a deliberate `treat_missing_data`: ALB and target 5xx, p99 latency,
   unhealthy targets, API CPU and memory, API running tasks below the minimum, DLQ depth
   (payment and notifications), age of the oldest payment message, Aurora CPU, ACU utilisation
-  and connections, Redis CPU, engine CPU, memory and evictions, WAF blocked requests;
+  and connections, Redis CPU, engine CPU, memory and evictions, WAF blocked requests, payments
+  stuck in `processing` and payments failed from the dead-letter queue;
+- `log_metrics`: the metric filters on the worker's log group that turn its JSON reports
+  (`stuck_payments`, `dead_lettered`) into metrics of the environment's namespace;
 - `dashboard`: request rate, latency percentiles, 4xx/5xx, task counts, queue depth and age,
-  database, cache, WAF, alarm status.
+  database, cache, WAF, the worker's reports, alarm status.
 
 `metrics` names the dimensions both read, once. Alarm names are `payment-<what>-<suffix>`
 through `profile.name`, one `NAMES` entry per alarm, so the suffix check at load covers them.
@@ -42,31 +45,49 @@ from payment_platform.observability.alarms import (
     load_balancer_alarms,
     messaging_alarms,
     waf_alarms,
+    worker_alarms,
 )
 from payment_platform.observability.dashboard import console_url, dashboard
+from payment_platform.observability.log_metrics import (
+    DEAD_LETTERED_PAYMENTS,
+    LOG_METRICS,
+    STUCK_PAYMENTS,
+    LogMetric,
+    worker_metric_filters,
+)
 from payment_platform.observability.metrics import (
+    METRIC_NAMESPACE,
     PERIOD,
     REGION,
     WAF_PERIOD,
+    WORKER_REPORT_PERIOD,
     Dimensions,
     cache_node_ids,
+    metric_namespace,
     sources,
 )
 
 __all__ = [
+    "DEAD_LETTERED_PAYMENTS",
     "GE",
     "GT",
     "KEEP_STATE",
+    "LOG_METRICS",
     "LT",
+    "METRIC_NAMESPACE",
     "PERIOD",
     "QUIET_WHEN_ZERO",
     "REGION",
     "SILENCE_IS_OUTAGE",
+    "STUCK_PAYMENTS",
     "WAF_PERIOD",
+    "WORKER_REPORT_PERIOD",
     "Dimensions",
+    "LogMetric",
     "ObservabilityOutputs",
     "build",
     "cache_node_ids",
+    "metric_namespace",
 ]
 
 
@@ -106,6 +127,8 @@ def build(
     database_alarms(alarms, on)
     cache_alarms(alarms, on)
     waf_alarms(alarms, on)
+    worker_metric_filters(profile, on, scope)
+    worker_alarms(alarms, on)
     board = dashboard(profile, on, messaging, alarms.created, scope)
     return scope.finish(
         ObservabilityOutputs(

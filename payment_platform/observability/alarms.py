@@ -3,8 +3,10 @@
 Creates the alarms on the load balancer (ALB and target 5xx, p99 latency, unhealthy targets),
 the API service (CPU, memory, running tasks below the minimum), messaging (DLQ depth, age of
 the oldest payment), the database (Aurora CPU, ACU utilisation, connections), the cache (Redis
-host CPU, engine CPU, memory, evictions) and the WAF (blocked requests). Thresholds come from
-`profile.observability`; each alarm's `treat_missing_data` says what a gap in its metric means.
+host CPU, engine CPU, memory, evictions), the WAF (blocked requests) and the worker's own
+reports (payments stuck in `processing`, payments marked failed from the dead-letter queue).
+Thresholds come from `profile.observability`; each alarm's `treat_missing_data` says what a gap in
+its metric means.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ import pulumi_aws as aws
 from config import Profile
 from payment_platform.component import Scope
 from payment_platform.messaging import MessagingOutputs
-from payment_platform.observability.metrics import PERIOD, WAF_PERIOD, Dimensions, Sources
+from payment_platform.observability.log_metrics import DEAD_LETTERED_PAYMENTS, STUCK_PAYMENTS
+from payment_platform.observability.metrics import (
+    PERIOD,
+    WAF_PERIOD,
+    WORKER_REPORT_PERIOD,
+    Dimensions,
+    Sources,
+)
 
 # treat_missing_data, by what a gap means for the metric:
 QUIET_WHEN_ZERO = "notBreaching"  # the metric is only published when something happened
@@ -313,3 +322,36 @@ def waf_alarms(alarms: AlarmSet, on: Sources) -> None:
         treat_missing_data=QUIET_WHEN_ZERO,  # WAF publishes BlockedRequests only when it blocks
         **single("AWS/WAFV2", "BlockedRequests", on.waf, statistic="Sum", period=WAF_PERIOD),
     )
+
+
+def worker_alarms(alarms: AlarmSet, on: Sources) -> None:
+    """Payments the worker reports stuck in `processing`, or failed from the dead-letter queue.
+
+    Both are about single payments, so one is enough and one 5-minute period decides. The DLQ
+    depth alarm stays: a message the worker cannot resolve remains in the queue.
+    """
+    for metric, statistic, description in (
+        (
+            STUCK_PAYMENTS,
+            "Maximum",
+            "payments in processing longer than PROCESSING_STUCK_SECONDS (worker sweep)",
+        ),
+        (
+            DEAD_LETTERED_PAYMENTS,
+            "Sum",
+            "payments marked failed because their message reached the dead-letter queue",
+        ),
+    ):
+        alarms.add(
+            metric.what,
+            description,
+            threshold=1,
+            comparison=GE,
+            # Published only while the worker logs: no line, no datapoint, nothing to report.
+            treat_missing_data=QUIET_WHEN_ZERO,
+            evaluation_periods=1,
+            namespace=on.namespace,
+            metric_name=metric.metric_name,
+            period=WORKER_REPORT_PERIOD,
+            statistic=statistic,
+        )

@@ -1,8 +1,8 @@
 """The environment's CloudWatch dashboard.
 
 Creates one dashboard: request rate, latency percentiles, 4xx/5xx, task counts, API CPU and
-memory, queue depth and age, database, cache, WAF, and the status of every alarm, two widgets
-per row.
+memory, queue depth and age, database, cache, WAF, the worker's stuck and dead-lettered
+payments, and the status of every alarm, two widgets per row.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ import pulumi_aws as aws
 from config import Profile
 from payment_platform.component import Scope
 from payment_platform.messaging import MessagingOutputs
-from payment_platform.observability.metrics import PERIOD, REGION, Dimensions, Sources
+from payment_platform.observability.log_metrics import DEAD_LETTERED_PAYMENTS, STUCK_PAYMENTS
+from payment_platform.observability.metrics import (
+    PERIOD,
+    REGION,
+    WORKER_REPORT_PERIOD,
+    Dimensions,
+    Sources,
+)
 
 Widget = dict[str, Any]
 
@@ -35,6 +42,7 @@ def dashboard(
         *_queue_widgets(messaging),
         *_data_widgets(on),
         _widget("WAF", _metrics("AWS/WAFV2", ["AllowedRequests", "BlockedRequests"], on.waf)),
+        _worker_reports_widget(on),
         {
             "type": "alarm",
             "properties": {"title": "Alarms", "alarms": [a.arn for a in alarms]},
@@ -173,3 +181,15 @@ def _data_widgets(on: Sources) -> list[Widget]:
             stat="Maximum",
         ),
     ]
+
+
+def _worker_reports_widget(on: Sources) -> Widget:
+    """Payments stuck in `processing` (the sweep's maximum) and failed from the DLQ (the sum)."""
+    return _widget(
+        "Worker: stuck and dead-lettered payments",
+        [
+            [on.namespace, STUCK_PAYMENTS.metric_name, {"stat": "Maximum"}],
+            [on.namespace, DEAD_LETTERED_PAYMENTS.metric_name, {"stat": "Sum"}],
+        ],
+        period=WORKER_REPORT_PERIOD,
+    )

@@ -825,12 +825,24 @@ def payment_body() -> dict[str, Any]:
     }
 
 
+async def clear_outbox(postgres_server: PostgresServer) -> None:
+    """Mark every unsent outbox record of the session database sent: a test's relay drains the
+    whole outbox into that test's queue, so records an earlier test left behind (its SQS was
+    down when it ended) must not show up in the next test's queue."""
+    conn = await postgres_server.admin_connect()
+    try:
+        await conn.execute("UPDATE payment_outbox SET sent_at = now() WHERE sent_at IS NULL")
+    finally:
+        await conn.close()
+
+
 @pytest_asyncio.fixture
 async def client(
-    settings: Settings, api_headers: dict[str, str]
+    settings: Settings, api_headers: dict[str, str], postgres_server: PostgresServer
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The real ASGI app, lifespan included, over an in-process transport, authenticated as
     MERCHANT_ID (pass `headers={"Authorization": ...}` on a request to act as someone else)."""
+    await clear_outbox(postgres_server)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -138,7 +138,7 @@ async def test_a_hanging_queue_never_delays_or_loses_an_accepted_payment(
     assert sorted(r.headers["idempotent-replayed"] for r in responses).count("false") == 1
 
     async def sent_once() -> bool:
-        return kit.queue_depth(settings.payment_queue_url) == 1
+        return bool(kit.queue_depth(settings.payment_queue_url) == 1)
 
     await until(sent_once)
     await asyncio.sleep(0.5)

@@ -10,20 +10,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from payment_app import aws, db
 from payment_app.cache import PaymentCache
 from payment_app.config import Settings
 from payment_app.models import Payment
 from payment_app.processor import ProcessorResult, SimulatedAcquirer
 from payment_app.worker import PaymentWorker
+from payment_app.worker.service import ClaimHeldError
 
 pytestmark = pytest.mark.asyncio
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
@@ -86,25 +85,15 @@ def read_events(
     return events
 
 
-@pytest_asyncio.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    from payment_app.api import create_app
-
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-            yield http
-
-
 async def create(api: httpx.AsyncClient, kit: Any, body: dict[str, Any]) -> str:
+    """A pending payment through the real API (conftest's `client`, authenticated)."""
     response = await api.post("/payments", json=body, headers={"Idempotency-Key": kit.new_key()})
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 
 
 async def test_pending_to_succeeded_with_event_and_log(
-    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
     kit: Any,
     settings: Settings,
     pool: Any,
@@ -113,15 +102,15 @@ async def test_pending_to_succeeded_with_event_and_log(
     payment_body: dict[str, Any],
 ) -> None:
     token = payment_body["payment_method_token"]
-    payment_id = await create(api, kit, payment_body)
-    assert (await api.get(f"/payments/{payment_id}")).json()["status"] == "pending"  # cached
+    payment_id = await create(client, kit, payment_body)
+    assert (await client.get(f"/payments/{payment_id}")).json()["status"] == "pending"  # cached
 
     worker = make_worker(settings, pool, payment_cache, CountingProcessor())
     assert await worker.run_once() == 1
 
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "succeeded" and stored.event_published
-    status = await api.get(f"/payments/{payment_id}")
+    status = await client.get(f"/payments/{payment_id}")
     assert status.json()["status"] == "succeeded"  # cache was refreshed, not stale
     assert kit.queue_depth(settings.payment_queue_url) == 0
 
@@ -142,7 +131,7 @@ async def test_pending_to_succeeded_with_event_and_log(
 
 
 async def test_decline_ends_failed(
-    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
     kit: Any,
     settings: Settings,
     pool: Any,
@@ -150,7 +139,7 @@ async def test_decline_ends_failed(
     events_queue: str,
     payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(api, kit, {**payment_body, "amount": 2051})  # ends in 51: declined
+    payment_id = await create(client, kit, {**payment_body, "amount": 2051})  # ends in 51: declined
     await make_worker(settings, pool, payment_cache, CountingProcessor()).run_once()
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "failed"
@@ -159,7 +148,7 @@ async def test_decline_ends_failed(
 
 
 async def test_redelivery_is_idempotent(
-    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
     kit: Any,
     settings: Settings,
     pool: Any,
@@ -167,7 +156,7 @@ async def test_redelivery_is_idempotent(
     events_queue: str,
     payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(api, kit, payment_body)
+    payment_id = await create(client, kit, payment_body)
     processor = CountingProcessor()
     worker = make_worker(settings, pool, payment_cache, processor)
     first = await worker.process(payment_id)
@@ -178,7 +167,7 @@ async def test_redelivery_is_idempotent(
 
 
 async def test_transient_errors_retry_then_dead_letter(
-    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
     kit: Any,
     settings: Settings,
     pool: Any,
@@ -190,7 +179,7 @@ async def test_transient_errors_retry_then_dead_letter(
         settings, payment_queue_url=queues.url, worker_visibility_timeout=1, worker_wait_seconds=1
     )
     unavailable = {**payment_body, "payment_method_token": "tok_unavailable_acq"}
-    payment_id = await create(api, kit, unavailable)
+    payment_id = await create(client, kit, unavailable)
     kit.aws("sqs").send_message(
         QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
     )
@@ -209,7 +198,7 @@ async def test_transient_errors_retry_then_dead_letter(
 
 
 async def test_long_work_extends_visibility(
-    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
     kit: Any,
     settings: Settings,
     pool: Any,
@@ -218,7 +207,7 @@ async def test_long_work_extends_visibility(
 ) -> None:
     queues = kit.make_queues(visibility_timeout=1, max_receive=5)
     short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=1)
-    payment_id = await create(api, kit, payment_body)
+    payment_id = await create(client, kit, payment_body)
     sqs = kit.aws("sqs")
     sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id}))
     worker = make_worker(short, pool, payment_cache, CountingProcessor(delay=2.5))
@@ -248,14 +237,14 @@ async def test_poison_message_is_not_deleted(
 
 
 async def test_sigterm_finishes_in_flight_work(
-    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
     kit: Any,
     settings: Settings,
     env: dict[str, str],
     pool: Any,
     payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(api, kit, payment_body)
+    payment_id = await create(client, kit, payment_body)
     child_env = {
         **os.environ,
         **env,
@@ -292,3 +281,133 @@ async def test_sigterm_finishes_in_flight_work(
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "succeeded"
     assert kit.queue_depth(settings.payment_queue_url) == 0
+
+
+async def test_concurrent_process_calls_authorise_once(
+    client: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
+    payment_cache: PaymentCache,
+    events_queue: str,
+    payment_body: dict[str, Any],
+) -> None:
+    payment_id = await create(client, kit, payment_body)
+    processor = CountingProcessor(delay=0.3)
+    worker = make_worker(settings, pool, payment_cache, processor)
+    outcomes = await asyncio.gather(
+        worker.process(payment_id), worker.process(payment_id), return_exceptions=True
+    )
+    assert processor.calls == 1
+    assert sorted(type(o).__name__ for o in outcomes) == ["ClaimHeldError", "Payment"]
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "succeeded"
+    assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
+
+
+async def test_two_workers_two_messages_authorise_once(
+    client: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
+    payment_cache: PaymentCache,
+    events_queue: str,
+    payment_body: dict[str, Any],
+) -> None:
+    """The outbox relay can send one payment twice: two workers, one authorisation."""
+    queues = kit.make_queues(visibility_timeout=1, max_receive=5)
+    short = replace(
+        settings,
+        payment_queue_url=queues.url,
+        worker_visibility_timeout=1,
+        worker_batch_size=1,
+        worker_wait_seconds=1,
+    )
+    payment_id = await create(client, kit, payment_body)
+    sqs = kit.aws("sqs")
+    for _ in range(2):
+        sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id}))
+    processor = CountingProcessor(delay=0.5)
+    first = make_worker(short, pool, payment_cache, processor)
+    second = make_worker(short, pool, payment_cache, processor)
+    assert list(await asyncio.gather(first.run_once(), second.run_once())) == [1, 1]
+    assert processor.calls == 1
+    # The loser's message was left for redelivery; the redelivery finds the payment terminal.
+    assert kit.queue_depth(queues.url) == 1
+    deadline = time.monotonic() + 10
+    while kit.queue_depth(queues.url) and time.monotonic() < deadline:
+        await first.run_once()
+    assert kit.queue_depth(queues.url) == 0
+    assert processor.calls == 1
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "succeeded"
+    assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
+
+
+async def test_stale_claim_is_taken_over_and_a_live_one_is_not(
+    client: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
+    pg_admin: Any,
+    payment_cache: PaymentCache,
+    payment_body: dict[str, Any],
+) -> None:
+    """A payment left `processing` by a worker that died is authorised once, by a takeover."""
+    payment_id = await create(client, kit, payment_body)
+    await pg_admin.execute(
+        "UPDATE payments SET status = 'processing', updated_at = now() WHERE id = $1", payment_id
+    )
+    processor = CountingProcessor()
+    worker = make_worker(settings, pool, payment_cache, processor)
+    with pytest.raises(ClaimHeldError):  # refreshed just now: its holder is alive
+        await worker.process(payment_id)
+    assert processor.calls == 0
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "processing"
+
+    stale = settings.worker_visibility_timeout + 5
+    await pg_admin.execute(
+        "UPDATE payments SET updated_at = now() - make_interval(secs => $2) WHERE id = $1",
+        payment_id,
+        float(stale),
+    )
+    await worker.process(payment_id)
+    assert processor.calls == 1
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "succeeded" and stored.event_published
+
+
+async def test_slow_live_authorisation_is_not_taken_over(
+    client: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
+    payment_cache: PaymentCache,
+    payment_body: dict[str, Any],
+) -> None:
+    """The heartbeat refreshes the claim, so an authorisation longer than the visibility
+    timeout is still recognised as live by a second worker."""
+    queues = kit.make_queues(visibility_timeout=1, max_receive=5)
+    short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=1)
+    payment_id = await create(client, kit, payment_body)
+    kit.aws("sqs").send_message(
+        QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
+    )
+    processor = CountingProcessor(delay=3.0)
+    holder = make_worker(short, pool, payment_cache, processor)
+    task = asyncio.create_task(holder.run_once())
+    deadline = time.monotonic() + 10
+    while processor.calls == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert processor.calls == 1
+    claimed_at = time.monotonic()
+    # Past the stale threshold (the visibility timeout) since the claim was taken.
+    await asyncio.sleep(short.worker_visibility_timeout * 1.6)
+    assert not task.done() and time.monotonic() - claimed_at > short.worker_visibility_timeout
+    with pytest.raises(ClaimHeldError):
+        await make_worker(short, pool, payment_cache, processor).process(payment_id)
+    assert await task == 1
+    assert processor.calls == 1
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.status == "succeeded"

@@ -9,7 +9,7 @@ import pytest
 
 import guardrails
 from guardrails import RULES, WAIVERS, evaluate
-from guardrails.facts import HIGH_AVAILABILITY, INGRESS_RULE, PRODUCTION
+from guardrails.facts import HIGH_AVAILABILITY, INGRESS_RULE, PRODUCTION, SECRET
 from guardrails.rules.network import ADMIN_PORTS
 from guardrails.waivers import split
 from resource_graph import Graph, Resource
@@ -17,7 +17,7 @@ from tests.conftest import ENVIRONMENTS, environment_graph
 from tests.guardrails.cases import CASES, Case
 from tests.guardrails.cases.edge import alb
 from tests.guardrails.cases.network import security_group
-from tests.guardrails.synth import ACCOUNT, bucket, graph, key, res
+from tests.guardrails.synth import ACCOUNT, KEY_ARN, bucket, graph, key, res
 
 RULE_BY_ID = {r.id: r for r in RULES}
 
@@ -171,6 +171,26 @@ def test_sse_s3_is_waived_only_for_log_buckets() -> None:
         v for v in evaluate(graph(key(), lb, *access, *alb_logs, *data)) if "S3.17" in v.controls
     ]
     assert [v.resource for v in found] == ["aws:s3/bucket:Bucket data"]
+
+
+def test_rotation_is_waived_only_for_the_idempotency_secret() -> None:
+    def secret(logical: str, name: str) -> Resource:
+        arn = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf"
+        return res(SECRET, logical, arn=arn, name=name, kmsKeyId=KEY_ARN)
+
+    idempotency = secret("idempotency", "payment-idempotency-dev")
+    # Another stack's idempotency secret, or this stack's under another name: still reported.
+    other_stack = secret("copied", "payment-idempotency-staging")
+    other = secret("app-secret", "payment-db-credentials-dev")
+    found = [
+        v
+        for v in evaluate(graph(key(), idempotency, other_stack, other))
+        if "SecretsManager.4" in v.controls
+    ]
+    assert sorted(v.resource for v in found) == [
+        f"{SECRET} app-secret",
+        f"{SECRET} copied",
+    ]
 
 
 def test_unencrypted_log_bucket_is_not_waived() -> None:

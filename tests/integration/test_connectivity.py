@@ -29,7 +29,12 @@ DB_PORT, CACHE_PORT, HTTPS = 5432, 6379, 443
 # receives them, writes the transaction log to S3 and publishes events.
 USES = {
     "api": {"PAYMENT_QUEUE_URL"},
-    "worker": {"PAYMENT_QUEUE_URL", "EVENTS_TOPIC_ARN", "TRANSACTION_LOG_BUCKET"},
+    "worker": {
+        "PAYMENT_QUEUE_URL",
+        "PAYMENT_DLQ_URL",
+        "EVENTS_TOPIC_ARN",
+        "TRANSACTION_LOG_BUCKET",
+    },
 }
 
 

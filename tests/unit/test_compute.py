@@ -31,6 +31,9 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 TARGET = "aws:appautoscaling/target:Target"
 POLICY = "aws:appautoscaling/policy:Policy"
 IMAGE = "docker-build:index:Image"
+SM_TYPE = "aws:secretsmanager/secret:Secret"
+SM_VERSION_TYPE = "aws:secretsmanager/secretVersion:SecretVersion"
+RANDOM_VALUE_TYPE = "random:index/randomPassword:RandomPassword"
 DB_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT_ID}:secret:rds!cluster-abc-AbCdEf"
 IMAGE_URI = f"{ACCOUNT_ID}.dkr.ecr.{REGION}.amazonaws.com/payment-ci:release-42"
 CREDENTIAL_LIKE = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE|_KEY$", re.IGNORECASE)
@@ -296,7 +299,13 @@ def test_no_credential_is_injected_and_both_stores_use_iam(graph_of, profile, ki
     migrates = kind == "api"
     assert env["RUN_MIGRATIONS"] == ("true" if migrates else "false")
     assert env.get("DB_MIGRATION_SECRET_ARN") == (DB_SECRET if migrates else None)
-    env.pop("DB_MIGRATION_SECRET_ARN", None)
+    # Only the API is pointed at its idempotency secret, only the worker at the DLQ.
+    idempotency = graph_of.one(SM_TYPE, "idempotency").state["arn"]
+    assert env.get("IDEMPOTENCY_SECRET_ARN") == (idempotency if kind == "api" else None)
+    dlq = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{profile.name('queue-dlq')}"
+    assert env.get("PAYMENT_DLQ_URL") == (dlq if kind == "worker" else None)
+    for pointer in ("DB_MIGRATION_SECRET_ARN", "IDEMPOTENCY_SECRET_ARN", "PAYMENT_DLQ_URL"):
+        env.pop(pointer, None)
     assert set(env) == APP_ENV
     assert not [name for name in env if CREDENTIAL_LIKE.search(name)]
     assert env["DB_SSLMODE"] == "verify-full"
@@ -349,8 +358,10 @@ def test_api_task_role(graph_of, profile):
     queue = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{profile.name('queue')}"
     assert grant(stmts, "sqs:SendMessage") == [queue]
     assert grant(stmts, "kms:GenerateDataKey") == [fakes.MESSAGING_KEY_ARN]
-    # The start-up migrations read the master secret, that one secret, through Secrets Manager.
-    assert grant(stmts, "secretsmanager:GetSecretValue") == [DB_SECRET]
+    # The start-up migrations read the master secret, the service its idempotency secret: those
+    # two secrets and no other, decrypted only through Secrets Manager.
+    idempotency = graph_of.one(SM_TYPE, "idempotency").state["arn"]
+    assert sorted(grant(stmts, "secretsmanager:GetSecretValue")) == sorted([DB_SECRET, idempotency])
     (decrypt_data,) = [s for s in stmts if fakes.DATA_KEY_ARN in as_list(s["Resource"])]
     assert as_list(decrypt_data["Action"]) == ["kms:Decrypt"]
     assert decrypt_data["Condition"] == {
@@ -358,6 +369,9 @@ def test_api_task_role(graph_of, profile):
     }
     actions = {a for s in stmts for a in as_list(s["Action"])}
     assert not [a for a in actions if a.startswith(("sqs:Receive", "s3:", "sns:"))]
+    # Nothing at all on the dead-letter queue: the worker alone resolves what lands there.
+    dlq = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{profile.name('queue-dlq')}"
+    assert not [s for s in stmts if dlq in as_list(s["Resource"])]
 
 
 @pytest.mark.parametrize("kind", ["api", "worker"])
@@ -374,16 +388,22 @@ def test_task_roles_connect_as_the_app_to_exactly_this_database_and_cache(graph_
     assert sorted(grant(stmts, "elasticache:Connect")) == sorted(cache_arns)
 
 
+CONSUME = (
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+)
+
+
 def test_worker_task_role(graph_of, profile):
     stmts = statements(graph_of, "worker-task")
     queue = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{profile.name('queue')}"
-    for action in (
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueAttributes",
-    ):
-        assert grant(stmts, action) == [queue]
+    dlq = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{profile.name('queue-dlq')}"
+    # The payment queue and its dead-letter queue, each consumed, and no other queue.
+    for action in CONSUME:
+        assert sorted(grant(stmts, action)) == sorted([queue, dlq])
+    assert not [a for s in stmts for a in as_list(s["Action"]) if a == "sqs:SendMessage"]
     assert grant(stmts, "sns:Publish") == [
         f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{profile.name('events')}"
     ]
@@ -392,6 +412,57 @@ def test_worker_task_role(graph_of, profile):
     keys = {fakes.MESSAGING_KEY_ARN, fakes.DATA_KEY_ARN}
     assert set(grant(stmts, "kms:GenerateDataKey")) == keys
     assert set(grant(stmts, "kms:Decrypt")) == keys
+
+
+def test_the_worker_consumes_exactly_the_dlq_and_nothing_else_on_it(graph_of, profile):
+    dlq = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{profile.name('queue-dlq')}"
+    (on_dlq,) = [s for s in statements(graph_of, "worker-task") if dlq in as_list(s["Resource"])]
+    assert as_list(on_dlq["Resource"]) == [dlq]
+    assert sorted(as_list(on_dlq["Action"])) == sorted(CONSUME)
+    assert "Condition" not in on_dlq
+    # The DLQ is on the messaging key, which the worker already uses for the payment queue.
+    assert fakes.MESSAGING_KEY_ARN in grant(statements(graph_of, "worker-task"), "kms:Decrypt")
+
+
+def test_idempotency_secret_is_random_on_the_data_key_and_destroyable(graph_of, profile):
+    secret = graph_of.one(SM_TYPE, "idempotency")
+    assert secret.inputs["name"] == profile.name("idempotency")
+    assert secret.inputs["kmsKeyId"] == fakes.DATA_KEY_ARN
+    assert secret.inputs["recoveryWindowInDays"] == 0
+    assert secret.delete_before_replace
+    password = graph_of.one(RANDOM_VALUE_TYPE, "idempotency-hmac-key")
+    assert password.inputs["length"] == compute.IDEMPOTENCY_SECRET_LENGTH == 64
+    # Letters and digits: no special characters, and none of the letter or digit classes off.
+    assert password.inputs["special"] is False
+    assert not [k for k in ("upper", "lower", "numeric") if password.inputs.get(k) is False]
+    version = graph_of.one(SM_VERSION_TYPE)
+    assert version.inputs["secretId"] == secret.state["arn"]
+    assert version.inputs["secretString"] == password.state["result"]
+    # Deliberately not rotated (the waiver says why), and the value reaches no task definition.
+    assert not graph_of.of_type("aws:secretsmanager/secretRotation:SecretRotation")
+    for task in graph_of.of_type(TASK):
+        assert password.state["result"] not in task.inputs["containerDefinitions"]
+
+
+def test_the_api_starts_only_once_the_secret_holds_its_value(graph_of):
+    version = graph_of.one(SM_VERSION_TYPE)
+    assert graph_of.waits_for(graph_of.one(TASK, "api"), version)
+
+
+def test_exactly_one_role_may_read_the_idempotency_secret(graph_of):
+    arn = graph_of.one(SM_TYPE, "idempotency").state["arn"]
+    readers = {
+        policy.name
+        for policy in graph_of.of_type(ROLE_POLICY)
+        for s in policy.policy()["Statement"]
+        if s["Effect"] == "Allow"
+        and "secretsmanager:GetSecretValue" in as_list(s["Action"])
+        and arn in as_list(s["Resource"])
+    }
+    assert readers == {"api-task"}
+    api = graph_of.one(TASK, "api").inputs
+    assert api["taskRoleArn"] == graph_of.one(ROLE, "api-task").state["arn"]
+    assert api["executionRoleArn"] != api["taskRoleArn"]
 
 
 def test_no_wildcard_actions_and_star_resource_only_for_ecr_token(graph_of):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pulumi
 import pytest
@@ -242,12 +243,14 @@ def test_waf_rate_rule_and_managed_groups(env_graph):
     assert i["name"] == profile.name("waf") and i["scope"] == "REGIONAL"
     assert i["defaultAction"] == {"allow": {}}
     rules = {r["name"]: r for r in i["rules"]}
-    (rate,) = [r for r in i["rules"] if "rateBasedStatement" in r["statement"]]
-    statement = rate["statement"]["rateBasedStatement"]
-    assert statement["limit"] == profile.edge.waf_rate_limit
-    assert statement["aggregateKeyType"] == "IP"
-    assert statement.get("evaluationWindowSec", 300) == 300
-    assert rate["action"] == {"block": {}}
+    rate_rules = [r for r in i["rules"] if "rateBasedStatement" in r["statement"]]
+    assert {r["name"] for r in rate_rules} == {"rate-limit-per-ip", "rate-limit-per-api-key"}
+    per_ip = rules["rate-limit-per-ip"]["statement"]["rateBasedStatement"]
+    assert per_ip["limit"] == profile.edge.waf_rate_limit
+    assert per_ip["aggregateKeyType"] == "IP"
+    for rate in rate_rules:
+        assert rate["statement"]["rateBasedStatement"].get("evaluationWindowSec", 300) == 300
+        assert rate["action"] == {"block": {}}
     managed = {
         r["statement"]["managedRuleGroupStatement"]["name"]: r
         for r in i["rules"]
@@ -292,3 +295,42 @@ def test_everything_under_the_edge_component_and_https_url(env_graph):
     custom = [r for r in graph if r.custom]
     assert custom and all(r.parent == component.urn for r in custom)
     assert graph.outputs["https_url"] == "https://" + graph.one(LB).state["dnsName"]
+
+
+def _per_api_key(graph: Graph) -> dict[str, Any]:
+    rules = {r["name"]: r for r in graph.one(ACL).inputs["rules"]}
+    statement: dict[str, Any] = rules["rate-limit-per-api-key"]["statement"]["rateBasedStatement"]
+    return statement
+
+
+def test_waf_limits_each_api_key_beside_each_ip(env_graph):
+    """One merchant's key cannot use up the headroom of the others, whatever its addresses."""
+    profile, graph = env_graph
+    statement = _per_api_key(graph)
+    assert statement["limit"] == profile.edge.waf_api_key_rate_limit
+    assert statement["aggregateKeyType"] == "CUSTOM_KEYS"
+    # The Authorization header alone, as sent: each distinct key is one aggregation instance.
+    assert statement["customKeys"] == [
+        {
+            "header": {
+                "name": "authorization",
+                "textTransformations": [{"priority": 0, "type": "NONE"}],
+            }
+        }
+    ]
+    assert "scopeDownStatement" not in statement
+    # Evaluated right after the per-IP rule, before the managed groups.
+    priorities = {r["name"]: r["priority"] for r in graph.one(ACL).inputs["rules"]}
+    managed = [p for n, p in priorities.items() if n.startswith("AWSManagedRules")]
+    assert priorities["rate-limit-per-ip"] < priorities["rate-limit-per-api-key"] < min(managed)
+
+
+def test_waf_api_key_limit_follows_the_profile(build_edge):
+    # Values no environment file holds: the rules follow whatever the profile says.
+    base = profile_with("staging")
+    limits = {"waf_rate_limit": 1234, "waf_api_key_rate_limit": 4321}
+    profile = base.model_copy(update={"edge": base.edge.model_copy(update=limits)})
+    graph = build_edge(profile)
+    assert _per_api_key(graph)["limit"] == 4321
+    rules = {r["name"]: r for r in graph.one(ACL).inputs["rules"]}
+    assert rules["rate-limit-per-ip"]["statement"]["rateBasedStatement"]["limit"] == 1234

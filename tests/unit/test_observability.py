@@ -19,6 +19,12 @@ from tests.conftest import ENVIRONMENTS, Graphs, load_profile
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 GE, GT, LT = "GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold"
+FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+# The worker's JSON reports: name -> (filter pattern, metric value, alarm statistic).
+WORKER_REPORTS = {
+    "stuck-payments": ("{ $.stuck_payments >= 0 }", "$.stuck_payments", "Maximum"),
+    "dead-lettered-payments": ("{ $.dead_lettered = 1 }", "1", "Sum"),
+}
 
 
 def _build(p: Profile) -> None:
@@ -184,7 +190,9 @@ def _alarms(graph: Graph) -> dict[str, Resource]:
 
 
 def test_every_required_alarm_exists_and_nothing_else(graph: Graph) -> None:
-    assert set(_alarms(graph)) == set(_expected(graph.env)) | set(_cache_expected(graph.env))
+    assert set(_alarms(graph)) == (
+        set(_expected(graph.env)) | set(_cache_expected(graph.env)) | set(WORKER_REPORTS)
+    )
 
 
 def test_every_alarm_notifies_the_alerts_topic_both_ways(graph: Graph) -> None:
@@ -305,3 +313,72 @@ def test_dashboard_lists_every_alarm_and_is_named(graph: Graph) -> None:
     assert sorted(graph.outputs["alarm_names"]) == sorted(
         a.get("name") for a in graph.of_type(ALARM)
     )
+
+
+def _filters(graph: Graph) -> dict[str, Resource]:
+    return {f.name: f for f in graph.of_type(FILTER)}
+
+
+def test_worker_reports_become_metrics_of_the_environment(graph: Graph) -> None:
+    profile = load_profile(graph.env)
+    filters = _filters(graph)
+    assert set(filters) == set(WORKER_REPORTS)
+    for name, (pattern, value, _) in WORKER_REPORTS.items():
+        f = filters[name]
+        assert f.get("logGroupName") == f"/payment/{profile.suffix}/worker", name
+        assert f.get("pattern") == pattern, name
+        transformation = f.get("metricTransformation")
+        assert transformation["value"] == value, name
+        # Per environment: environments sharing an account never mix their counts.
+        assert transformation["namespace"] == f"PaymentPlatform/{profile.suffix}", name
+        # No default value: a line without the field publishes nothing, not a zero.
+        assert "defaultValue" not in transformation and "dimensions" not in transformation
+        assert f.get("name") == profile.name(name) and f.delete_before_replace, name
+
+
+def test_worker_report_alarms_page_on_one_payment_in_five_minutes(graph: Graph) -> None:
+    profile = load_profile(graph.env)
+    topic = f"arn:aws:sns:us-east-1:{ACCOUNT_ID}:{profile.name('alerts')}"
+    alarms, filters = _alarms(graph), _filters(graph)
+    for name, (_, _, statistic) in WORKER_REPORTS.items():
+        alarm, metric = alarms[name], filters[name].get("metricTransformation")
+        # The alarm watches exactly the metric its filter publishes.
+        assert (alarm.get("namespace"), alarm.get("metricName")) == (
+            metric["namespace"],
+            metric["name"],
+        ), name
+        assert not alarm.get("dimensions"), name
+        assert alarm.get("statistic") == statistic, name
+        assert (alarm.get("period"), alarm.get("evaluationPeriods")) == (300, 1), name
+        assert alarm.get("threshold") == 1, name
+        assert alarm.get("comparisonOperator") == GE, name
+        assert alarm.get("treatMissingData") == "notBreaching", name
+        assert alarm.get("alarmActions") == alarm.get("okActions") == [topic], name
+
+
+def test_the_dlq_depth_alarm_stays_beside_the_dead_letter_report(graph: Graph) -> None:
+    # Messages the worker cannot resolve stay in the DLQ: its depth alarm still pages.
+    assert {"queue-dlq-messages", "dead-lettered-payments"} <= set(_alarms(graph))
+
+
+def test_dashboard_shows_the_worker_reports(graph: Graph) -> None:
+    profile = load_profile(graph.env)
+    rows = [row for w in _body(graph)["widgets"] for row in w["properties"].get("metrics", [])]
+    namespace = f"PaymentPlatform/{profile.suffix}"
+    shown = {(row[0], row[1]) for row in rows if row[0] == namespace}
+    assert shown == {(namespace, "StuckPayments"), (namespace, "DeadLetteredPayments")}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_metric_filters_wait_for_the_worker_log_group(graphs: Graphs, env: str) -> None:
+    """A filter on a group that does not exist yet fails: the program orders them."""
+    graph = graphs.environment(env)
+    (group,) = [
+        g
+        for g in graph.of_type("aws:cloudwatch/logGroup:LogGroup")
+        if g.get("name") == f"/payment/{load_profile(env).suffix}/worker"
+    ]
+    filters = graph.of_type(FILTER)
+    assert len(filters) == len(WORKER_REPORTS)
+    for f in filters:
+        assert graph.waits_for(f, group), f.name

@@ -40,6 +40,10 @@ def with_layer(root: Path, env: str, toml: str) -> Path:
         ("observability", "queue_oldest_message_seconds", 7200, "less than or equal to 900"),
         ("observability", "audit_log_retention_days", 90, "PCI DSS 10.5.1"),
         ("edge", "ssl_policy", "ELBSecurityPolicy-2016-08", "TLS13"),
+        # AWS WAF's lowest rate-based limit is 10 (both rate rules).
+        ("edge", "waf_rate_limit", 9, "greater than or equal to 10"),
+        ("edge", "waf_api_key_rate_limit", 9, "greater than or equal to 10"),
+        ("edge", "waf_api_key_rate_limit", 2_000_000_001, "less than or equal to 2000000000"),
     ],
 )
 def test_policy_bound_refuses_a_value(

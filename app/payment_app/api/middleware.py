@@ -1,21 +1,73 @@
-"""ASGI middleware: request id propagation and one access-log line per request (no bodies)."""
+"""ASGI middleware: request id, card data in the URL refused, one access line per request.
+
+No bodies are logged; the path is logged redacted, the query string never.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import Iterable
+from urllib.parse import unquote, unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payment_app.cardscan import contains_pan, redact
 from payment_app.logs import request_id_var
 
 log = logging.getLogger("payment_app.access")
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{8,64}$")
+# A UUID, or 8-64 characters a log query or a header can carry without escaping.
+_VALID_REQUEST_ID = re.compile(
+    r"^(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[A-Za-z0-9._\-]{8,64})$"
+)
 # Probes hit these every few seconds per task; only their failures are worth a log line.
 DEFAULT_QUIET_PATHS = ("/health", "/ready")
+CARD_DATA_MESSAGE = "card numbers and security codes must not be sent; use a payment_method_token"
+
+
+def safe_request_id(incoming: str) -> str | None:
+    """The client's X-Request-ID if it is safe to log and echo, else None.
+
+    Safe: the strict format above and no card number in it (redact leaves it unchanged).
+    """
+    if _VALID_REQUEST_ID.match(incoming) and redact(incoming) == incoming:
+        return incoming
+    return None
+
+
+def _decodings(text: str, plus: bool) -> tuple[str, ...]:
+    """Text as sent, decoded once and twice: a PAN must not pass by being percent-encoded."""
+    if "%" not in text and not (plus and "+" in text):
+        return (text,)
+    decode = unquote_plus if plus else unquote
+    once = decode(text, errors="replace")
+    return (text, once, decode(once, errors="replace"))
+
+
+def card_data_location(scope: Scope) -> str | None:
+    """Where the URL carries a card number (any spelling): "path", "query" or None."""
+    if any(contains_pan(form) for form in _decodings(scope.get("path", ""), plus=False)):
+        return "path"
+    query = scope.get("query_string", b"").decode("latin-1")
+    if query and any(contains_pan(form) for form in _decodings(query, plus=True)):
+        return "query"
+    return None
+
+
+def _card_data_body(location: str) -> bytes:
+    """The API's error shape ({"error": {"code", "message", "details"}}), built here because no
+    exception handler runs outside the app.
+    """
+    error = {
+        "code": "card_data_rejected",
+        "message": CARD_DATA_MESSAGE,
+        "details": [{"field": location, "error": "card_number"}],
+    }
+    return json.dumps({"error": error}, separators=(",", ":")).encode()
 
 
 class RequestContextMiddleware:
@@ -38,7 +90,7 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = safe_request_id(incoming) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -52,7 +104,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            location = card_data_location(scope)
+            if location is None:
+                await self.app(scope, receive, send_wrapper)
+            else:
+                log.warning("card data rejected", extra={"location": location})
+                await _refuse(send_wrapper, _card_data_body(location))
         finally:
             path = scope.get("path", "")
             if path not in self.quiet_paths or status >= 400:
@@ -60,9 +117,24 @@ class RequestContextMiddleware:
                     "request",
                     extra={
                         "method": scope.get("method"),
-                        "path": path,
+                        "path": redact(path),
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     },
                 )
             request_id_var.reset(token)
+
+
+async def _refuse(send: Send, body: bytes) -> None:
+    """A 422 before the app runs: the body is never read, the URL never reaches a route."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 422,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,4 +1,6 @@
-"""`python -m payment_app.worker`: poll until SIGTERM, then finish in-flight work and exit 0."""
+"""`python -m payment_app.worker`: poll the payment queue and its DLQ until SIGTERM, then stop
+within seconds (the long polls are not waited for), finish in-flight work and exit 0.
+"""
 
 from __future__ import annotations
 

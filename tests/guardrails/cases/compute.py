@@ -300,3 +300,67 @@ def _(ok: bool) -> Graph:
 def _(ok: bool) -> Graph:
     other = "payment-api-dev" if ok else "payment-worker-dev"
     return graph(service(desiredCount=2), scalable_target(service_name=other))
+
+
+# --- the API's idempotency secret: the one secret pointer beside the migrations' --------------
+
+IDEMPOTENCY_ARN = (
+    f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:payment-idempotency-dev-AbCdEf"
+)
+API_TASK_ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/payment-api-dev:1"
+WORKER_TASK_ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/payment-worker-dev:1"
+
+
+def _pointed(api_env: list[dict[str, str]], worker_env: list[dict[str, str]]) -> Graph:
+    """An API behind the load balancer and a worker, each task with its own environment."""
+
+    def task(logical: str, arn: str, name: str, env: list[dict[str, str]]) -> Resource:
+        container = _container(name=name, environment=[*IAM_ENV, *env], secrets=[])
+        return res(
+            TASK_DEF,
+            logical,
+            id=arn,
+            arn=arn,
+            taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-{name}-task-dev",
+            executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-execution-dev",
+            containerDefinitions=json.dumps([container]),
+        )
+
+    secret = res(
+        "aws:secretsmanager/secret:Secret",
+        "idempotency",
+        arn=IDEMPOTENCY_ARN,
+        name="payment-idempotency-dev",
+        kmsKeyId=KEY_ARN,
+    )
+    worker = res(
+        SERVICE, "worker-service", name="payment-worker-dev", taskDefinition=WORKER_TASK_ARN
+    )
+    return graph(
+        key(),
+        secret,
+        task("api-task", API_TASK_ARN, "api", api_env),
+        task("worker-task", WORKER_TASK_ARN, "worker", worker_env),
+        service(taskDefinition=API_TASK_ARN),
+        worker,
+    )
+
+
+POINTER = {"name": "IDEMPOTENCY_SECRET_ARN", "value": IDEMPOTENCY_ARN}
+
+
+@case("compute-data-credentials", "idempotency secret in the worker", "ECS.8", "worker-task")
+def _(ok: bool) -> Graph:
+    return _pointed([POINTER], [] if ok else [POINTER])
+
+
+@case("compute-data-credentials", "IDEMPOTENCY_SECRET_ARN on another secret", "ECS.8", "api-task")
+def _(ok: bool) -> Graph:
+    other = {**POINTER, "value": IDEMPOTENCY_ARN.replace("idempotency", "cache-auth")}
+    return _pointed([POINTER if ok else other], [])
+
+
+@case("compute-data-credentials", "a new secret pointer", "PCI DSS 8.6.2", "api-task")
+def _(ok: bool) -> Graph:
+    extra = {"name": "SIGNING_KEY_ARN", "value": IDEMPOTENCY_ARN.replace("idempotency", "sign")}
+    return _pointed([POINTER, *([] if ok else [extra])], [])

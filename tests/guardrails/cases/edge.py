@@ -102,18 +102,35 @@ def _managed(group: str) -> dict[str, Any]:
     }
 
 
-def _waf(rate: bool = True, logging: bool = True, known_bad_inputs: bool = True) -> list[Resource]:
+def _rate(name: str, statement: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "statement": {"rateBasedStatement": {"limit": 2000, **statement}},
+        "visibilityConfig": VISIBLE,
+    }
+
+
+def _header_key(name: str) -> dict[str, Any]:
+    return {"header": {"name": name, "textTransformations": [{"priority": 0, "type": "NONE"}]}}
+
+
+PER_IP = _rate("per-ip", {"aggregateKeyType": "IP"})
+PER_API_KEY = _rate(
+    "per-api-key", {"aggregateKeyType": "CUSTOM_KEYS", "customKeys": [_header_key("authorization")]}
+)
+
+
+def _waf(
+    rate: bool = True,
+    logging: bool = True,
+    known_bad_inputs: bool = True,
+    rate_rules: tuple[dict[str, Any], ...] = (PER_IP, PER_API_KEY),
+) -> list[Resource]:
     rules: list[dict[str, Any]] = [_managed("AWSManagedRulesCommonRuleSet")]
     if known_bad_inputs:
         rules.append(_managed("AWSManagedRulesKnownBadInputsRuleSet"))
     if rate:
-        rules.append(
-            {
-                "name": "rate",
-                "statement": {"rateBasedStatement": {"limit": 2000}},
-                "visibilityConfig": VISIBLE,
-            }
-        )
+        rules.extend(rate_rules)
     out = [
         res("aws:wafv2/webAcl:WebAcl", "waf", arn=ACL_ARN, rules=rules, visibilityConfig=VISIBLE),
         res(
@@ -153,3 +170,34 @@ def _(ok: bool) -> Graph:
 @case("edge-waf", "ALB without web ACL", "ELB.16", "alb")
 def _(ok: bool) -> Graph:
     return graph(alb(), *(_waf() if ok else _waf()[:1]))
+
+
+@case("edge-waf", "no rate limit per API key", "WAF.10", "waf")
+def _(ok: bool) -> Graph:
+    return graph(alb(), *_waf(rate_rules=(PER_IP, PER_API_KEY) if ok else (PER_IP,)))
+
+
+@case("edge-waf", "API-key rule on another header", "WAF.10", "waf")
+def _(ok: bool) -> Graph:
+    other = _rate(
+        "per-api-key",
+        {"aggregateKeyType": "CUSTOM_KEYS", "customKeys": [_header_key("x-api-key")]},
+    )
+    return graph(alb(), *_waf(rate_rules=(PER_IP, PER_API_KEY if ok else other)))
+
+
+@case("edge-waf", "API key split by IP (two aggregation keys)", "WAF.10", "waf")
+def _(ok: bool) -> Graph:
+    split = _rate(
+        "per-api-key",
+        {
+            "aggregateKeyType": "CUSTOM_KEYS",
+            "customKeys": [_header_key("authorization"), {"ip": {}}],
+        },
+    )
+    return graph(alb(), *_waf(rate_rules=(PER_IP, PER_API_KEY if ok else split)))
+
+
+@case("edge-waf", "no rate limit per client IP", "WAF.10", "waf")
+def _(ok: bool) -> Graph:
+    return graph(alb(), *_waf(rate_rules=(PER_IP, PER_API_KEY) if ok else (PER_API_KEY,)))

@@ -181,3 +181,94 @@ def _(ok: bool) -> Graph:
 def _(ok: bool) -> Graph:
     group = CACHE_GROUP if ok else CACHE_GROUP.replace("payment-cache-dev", "other-cache")
     return _connect("elasticache:Connect", [group, CACHE_USER])
+
+
+# --- task grants: the idempotency secret and the dead-letter queue -----------------------------
+
+IDEMPOTENCY_ARN = (
+    f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:payment-idempotency-dev-AbCdEf"
+)
+DLQ_ARN = f"arn:aws:sqs:us-east-1:{ACCOUNT}:payment-queue-dlq-dev"
+API_TASK_ARN = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/payment-api-dev:1"
+READ = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": IDEMPOTENCY_ARN}
+CONSUME = {
+    "Effect": "Allow",
+    "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+    "Resource": DLQ_ARN,
+}
+
+
+def _tasks(api: list[dict[str, Any]], worker: list[dict[str, Any]]) -> Graph:
+    """The API (behind a load balancer) and the worker, their roles and policies, the secret and
+    the payment queue with its DLQ."""
+
+    def role(kind: str) -> Resource:
+        name = f"payment-{kind}-task-dev"
+        return res(
+            "aws:iam/role:Role",
+            f"{kind}-task",
+            arn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            name=name,
+        )
+
+    def policy(kind: str, statements: list[dict[str, Any]]) -> Resource:
+        return res(
+            "aws:iam/rolePolicy:RolePolicy",
+            f"{kind}-task-policy",
+            role=f"payment-{kind}-task-dev",
+            policy=doc(*statements),
+        )
+
+    api_task = res(
+        "aws:ecs/taskDefinition:TaskDefinition",
+        "api",
+        id=API_TASK_ARN,
+        arn=API_TASK_ARN,
+        taskRoleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-api-task-dev",
+    )
+    api_service = res(
+        "aws:ecs/service:Service",
+        "api-service",
+        taskDefinition=API_TASK_ARN,
+        loadBalancers=[{"targetGroupArn": "tg", "containerName": "api", "containerPort": 8080}],
+    )
+    queue = res(
+        "aws:sqs/queue:Queue",
+        "payment-queue",
+        arn=QUEUE_ARN,
+        redrivePolicy=f'{{"deadLetterTargetArn": "{DLQ_ARN}", "maxReceiveCount": 5}}',
+    )
+    return graph(
+        res(
+            "aws:secretsmanager/secret:Secret",
+            "idempotency",
+            arn=IDEMPOTENCY_ARN,
+            name="payment-idempotency-dev",
+        ),
+        queue,
+        res("aws:sqs/queue:Queue", "payment-dlq", arn=DLQ_ARN),
+        role("api"),
+        role("worker"),
+        policy("api", api),
+        policy("worker", worker),
+        api_task,
+        api_service,
+    )
+
+
+@case("iam-task-grants", "worker may read the idempotency secret", "IAM.21", "worker-task-policy")
+def _(ok: bool) -> Graph:
+    return _tasks([READ], [CONSUME] if ok else [CONSUME, READ])
+
+
+@case(
+    "iam-task-grants", "secret read through a wildcard ARN", "PCI DSS 7.2.2", "worker-task-policy"
+)
+def _(ok: bool) -> Graph:
+    wildcard = {**READ, "Resource": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:payment-*"}
+    return _tasks([READ], [CONSUME] if ok else [CONSUME, wildcard])
+
+
+@case("iam-task-grants", "API may consume the DLQ", "IAM.21", "api-task-policy")
+def _(ok: bool) -> Graph:
+    return _tasks([READ] if ok else [READ, CONSUME], [CONSUME])

@@ -17,13 +17,12 @@ import asyncpg  # type: ignore[import-untyped]
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from redis.exceptions import RedisError
 
 from payment_app import db
 from payment_app.api.auth import MerchantDep
 from payment_app.api.body import decode_json, read_limited, reject_card_data
 from payment_app.api.deps import CacheDep, IdempotencyDep, PoolDep, RelayDep, SettingsDep
-from payment_app.api.errors import ApiError
+from payment_app.api.errors import DEPENDENCY_ERRORS, ApiError
 from payment_app.config import Settings
 from payment_app.idempotency import IdempotencyKeys
 from payment_app.models import IDEMPOTENCY_KEY_PATTERN, Payment, PaymentRequest
@@ -32,7 +31,6 @@ from payment_app.models import IDEMPOTENCY_KEY_PATTERN, Payment, PaymentRequest
 log = logging.getLogger("payment_app.api.app")
 router = APIRouter()
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-DEPENDENCY_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, RedisError)
 
 
 def _idempotency_key(request: Request) -> str:
