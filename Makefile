@@ -57,13 +57,15 @@ bench-app: services $(BIN)/activate
 	$(BIN)/python scripts/bench_app.py
 
 ## snapshots: regenerate every generated artifact after a deliberate change (environment
-## snapshots, docs/configuration.md, the architecture diagram); read the diff before committing
+## snapshots, docs/configuration.md, the architecture diagram, the API's docs/openapi.json);
+## read the diff before committing
 snapshots: $(BIN)/activate
 	@# Validate every environment first: a config error must not let syrupy drop snapshots.
 	$(BIN)/python -m offline matrix > /dev/null || [ $$? -eq 3 ]
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/environments/test_matrix.py tests/account/test_graph.py --snapshot-update
 	$(BIN)/python -m offline config-docs
 	$(BIN)/python -m offline diagram
+	PYTHONPATH=app $(BIN)/python -m payment_app.api.openapi --write docs/openapi.json
 
 config-docs: $(BIN)/activate
 	$(BIN)/python -m offline config-docs

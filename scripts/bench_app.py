@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import csv
 import glob
@@ -48,6 +49,7 @@ APP_USER, APP_PASSWORD = "payment_app", "bench-only-app-password"  # stands in f
 REDIS_ADMIN_PASSWORD = "bench-only-redis-admin"  # the default user: flushing between phases
 REDIS_APP_USER, REDIS_APP_PASSWORD = "payment-app", "bench-only-redis-app"
 REGION = "eu-west-1"
+MERCHANT_ID = "merchant_bench"
 HOST = "127.0.0.1"
 
 
@@ -221,17 +223,26 @@ def _create_master_secret(endpoint: str) -> str:
     return str(secrets.create_secret(Name="rds!bench", SecretString=secret)["ARN"])
 
 
+def _create_idempotency_secret(endpoint: str) -> str:
+    """The HMAC key the API stores idempotency keys under (a random value, as on ECS)."""
+    secrets = _aws(endpoint, "secretsmanager")
+    value = uuid.uuid4().hex + uuid.uuid4().hex
+    return str(secrets.create_secret(Name="payment-idempotency-bench", SecretString=value)["ARN"])
+
+
 def _create_queue(endpoint: str) -> str:
     sqs = _aws(endpoint, "sqs")
     return str(sqs.create_queue(QueueName="payments-bench")["QueueUrl"])
 
 
 def _api_env(
-    queue_url: str, secret_arn: str, endpoint: str, pg_port: int, redis_port: int
+    queue_url: str, secret_arns: tuple[str, str], endpoint: str, pg_port: int, redis_port: int
 ) -> dict[str, str]:
     """The API's environment as on ECS (migrations at start), password auth instead of IAM."""
+    secret_arn, idempotency_arn = secret_arns
     return {
         "PAYMENT_QUEUE_URL": queue_url,
+        "IDEMPOTENCY_SECRET_ARN": idempotency_arn,
         "DB_HOST": HOST,
         "DB_PORT": str(pg_port),
         "DB_NAME": "payments",
@@ -298,8 +309,8 @@ def servers() -> Iterator[Servers]:
         _create_database(bin_dir, pg_port)
         _create_redis_user(redis_port)
         endpoint = f"http://{HOST}:{moto_port}"
-        secret_arn = _create_master_secret(endpoint)
-        env = _api_env(_create_queue(endpoint), secret_arn, endpoint, pg_port, redis_port)
+        secret_arns = (_create_master_secret(endpoint), _create_idempotency_secret(endpoint))
+        env = _api_env(_create_queue(endpoint), secret_arns, endpoint, pg_port, redis_port)
         yield Servers(env, bin_dir)
     finally:
         if moto is not None:
@@ -401,6 +412,31 @@ def api_server(running: Servers, workers: int) -> Iterator[int]:
 _LETTERS = str.maketrans("0123456789abcdef", "ghijklmnopqrstuv")
 
 
+def issue_api_key(env: dict[str, str]) -> str:
+    """A merchant key from the operator command, handed over encrypted as on ECS."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    operator = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    pem = operator.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "payment_app.merchants", "create-key", MERCHANT_ID),
+            *("--label", "bench", "--encrypt-for", pem.decode()),
+        ],
+        env={**os.environ, **env, "PYTHONPATH": str(APP_DIR)},
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"could not issue an API key: {done.stderr.decode()[-500:]}")
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    return operator.decrypt(base64.b64decode(done.stdout.strip()), oaep).decode()
+
+
 def _letters() -> str:
     return uuid.uuid4().hex.translate(_LETTERS)
 
@@ -413,7 +449,6 @@ async def _warm_user(
         body = {
             "amount": 1000 + len(ids),
             "currency": "EUR",
-            "merchant_id": "merchant_bench",
             "payment_method_token": f"tok_bench_{_letters()}",
         }
         created = await client.post(
@@ -430,14 +465,19 @@ async def _warm_user(
         ids.append(payment_id)
 
 
-async def warm_up(port: int, seconds: float, users: int = 10) -> tuple[list[str], list[str]]:
+async def warm_up(
+    port: int, api_key: str, seconds: float, users: int = 10
+) -> tuple[list[str], list[str]]:
     """Warm workers, pools and cache for `seconds`; the ids created and any errors."""
     ids: list[str] = []
     errors: list[str] = []
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=users)
     async with httpx.AsyncClient(
-        base_url=f"http://{HOST}:{port}", timeout=10.0, limits=limits
+        base_url=f"http://{HOST}:{port}",
+        timeout=10.0,
+        limits=limits,
+        headers={"Authorization": f"Bearer {api_key}"},
     ) as client:
         await asyncio.gather(*(_warm_user(client, deadline, ids, errors) for _ in range(users)))
     return ids, errors
@@ -483,7 +523,9 @@ def _read_stats(path: Path) -> dict[str, Stat]:
     return stats
 
 
-def run_locust(name: str, port: int, users: int, seconds: float, ids_file: Path) -> Phase:
+def run_locust(
+    name: str, port: int, users: int, seconds: float, ids_file: Path, api_key: str
+) -> Phase:
     """Locust headless in a subprocess (gevent stays out of this process); stats after ramp-up.
 
     All users start within about a second; `--reset-stats` drops that ramp, so the measured
@@ -501,7 +543,7 @@ def run_locust(name: str, port: int, users: int, seconds: float, ids_file: Path)
         try:
             done = subprocess.run(
                 command,
-                env={**os.environ, "BENCH_STATUS_IDS": str(ids_file)},
+                env={**os.environ, "BENCH_STATUS_IDS": str(ids_file), "BENCH_API_KEY": api_key},
                 capture_output=True,
                 check=False,
                 timeout=seconds + 90,
@@ -601,7 +643,8 @@ def main() -> int:
             f" warm-up {args.warmup:.0f} s, phases {args.seconds:.0f} s,"
             f" baseline {args.users} users, 10x = {args.users * 10}"
         )
-        ids, errors = asyncio.run(warm_up(port, args.warmup))
+        api_key = issue_api_key(running.env)
+        ids, errors = asyncio.run(warm_up(port, api_key, args.warmup))
         print(f"warm-up: {len(ids)} payments created and read twice; {len(errors)} errors")
         if not ids:
             print("warm-up created no payment: cannot run the phases")
@@ -611,7 +654,7 @@ def main() -> int:
         ids_file = Path(handle.name)
         try:
             for name, users in (("baseline", args.users), ("10x", args.users * 10)):
-                phases.append(run_locust(name, port, users, args.seconds, ids_file))
+                phases.append(run_locust(name, port, users, args.seconds, ids_file, api_key))
         finally:
             ids_file.unlink(missing_ok=True)
     print_table(phases)

@@ -37,8 +37,17 @@ class LogMetric:
 STUCK_PAYMENTS = LogMetric(
     "stuck-payments", "StuckPayments", "{ $.stuck_payments >= 0 }", "$.stuck_payments"
 )
+# The dead-letter consumer logs `dead_lettered: 1` for each payment it fails, and
+# `dead_letter_unusable: 1` for a message it cannot resolve (no payment id, unknown payment):
+# such a message stays in the DLQ but, hidden between the consumer's looks, barely counts as
+# visible, so the DLQ depth alarm alone would miss it. Both count here.
+# NOTE: JSON filter patterns combine conditions with && and || (CloudWatch Logs User Guide,
+# "Using filter patterns to match terms in JSON log events", compound expressions).
 DEAD_LETTERED_PAYMENTS = LogMetric(
-    "dead-lettered-payments", "DeadLetteredPayments", "{ $.dead_lettered = 1 }", "1"
+    "dead-lettered-payments",
+    "DeadLetteredPayments",
+    "{ ($.dead_lettered = 1) || ($.dead_letter_unusable = 1) }",
+    "1",
 )
 LOG_METRICS = (STUCK_PAYMENTS, DEAD_LETTERED_PAYMENTS)
 

@@ -17,9 +17,11 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from fastapi import FastAPI
 from payment_app import cache, db, merchants, migrate
 from payment_app.api import create_app
 from payment_app.config import Settings, load_settings
@@ -756,6 +759,21 @@ class Kit:
         stop(proc, sig)
 
     @staticmethod
+    @asynccontextmanager
+    async def serve(
+        app: FastAPI, headers: dict[str, str] | None = None
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        """The app with its lifespan over an in-process transport; `headers` on every request
+        (a merchant's Authorization). `http.app` is the app, to reach its state."""
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://api", headers=headers
+            ) as http:
+                http.app = app  # type: ignore[attr-defined]
+                yield http
+
+    @staticmethod
     def new_key() -> str:
         return "idem-" + _letters(32)
 
@@ -767,6 +785,37 @@ class Kit:
         return int(attrs["ApproximateNumberOfMessages"]) + int(
             attrs["ApproximateNumberOfMessagesNotVisible"]
         )
+
+
+@pytest.fixture
+def hung_port() -> Iterator[int]:
+    """A TCP listener that accepts connections and never answers: a hung server (PostgreSQL,
+    Redis or SQS) for the fault tests."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    accepted: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(conn)  # held open, never read from or written to
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stopping.set()
+        server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        server.close()
+        for conn in accepted:
+            conn.close()
+        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")
@@ -843,14 +892,8 @@ async def client(
     """The real ASGI app, lifespan included, over an in-process transport, authenticated as
     MERCHANT_ID (pass `headers={"Authorization": ...}` on a request to act as someone else)."""
     await clear_outbox(postgres_server)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://api", headers=api_headers
-        ) as http:
-            http.app = app  # type: ignore[attr-defined]
-            yield http
+    async with Kit.serve(create_app(settings), api_headers) as http:
+        yield http
 
 
 @pytest_asyncio.fixture

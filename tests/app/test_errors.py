@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -280,45 +278,15 @@ async def test_deadline_spares_a_response_that_has_started(
     assert response.text == "first,last"
 
 
-@pytest.fixture
-def hung_postgres() -> Iterator[int]:
-    """A TCP listener that accepts connections and never answers: a hung database server."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    accepted: list[socket.socket] = []
-    stopping = threading.Event()
-
-    def accept() -> None:
-        while not stopping.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            accepted.append(conn)  # held open, never read from or written to
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stopping.set()
-        server.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
-        server.close()
-        for conn in accepted:
-            conn.close()
-        thread.join(timeout=5)
-
-
 async def test_hung_database_answers_503_within_the_deadline(
     settings: Settings,
-    hung_postgres: int,
+    hung_port: int,
     api_headers: dict[str, str],
     kit: Any,
     payment_body: dict[str, Any],
 ) -> None:
     hung = replace(
-        settings, db_host="127.0.0.1", db_port=hung_postgres, request_deadline_seconds=DEADLINE
+        settings, db_host="127.0.0.1", db_port=hung_port, request_deadline_seconds=DEADLINE
     )
     async for http in _serve(hung):
         http.headers.update(api_headers)

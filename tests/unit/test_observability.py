@@ -4,6 +4,7 @@ actions to the alerts topic; the dashboard covers what operators need."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pulumi
@@ -23,7 +24,11 @@ FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
 # The worker's JSON reports: name -> (filter pattern, metric value, alarm statistic).
 WORKER_REPORTS = {
     "stuck-payments": ("{ $.stuck_payments >= 0 }", "$.stuck_payments", "Maximum"),
-    "dead-lettered-payments": ("{ $.dead_lettered = 1 }", "1", "Sum"),
+    "dead-lettered-payments": (
+        "{ ($.dead_lettered = 1) || ($.dead_letter_unusable = 1) }",
+        "1",
+        "Sum",
+    ),
 }
 
 
@@ -382,3 +387,21 @@ def test_metric_filters_wait_for_the_worker_log_group(graphs: Graphs, env: str) 
     assert len(filters) == len(WORKER_REPORTS)
     for f in filters:
         assert graph.waits_for(f, group), f.name
+
+
+def test_metric_filters_read_fields_the_worker_logs() -> None:
+    """A renamed log field would silence an alarm without failing anything else: every field a
+    filter reads must be one the worker passes as a structured `extra` field."""
+    from pathlib import Path
+
+    from payment_platform.observability.log_metrics import LOG_METRICS
+
+    worker = Path(__file__).resolve().parents[2] / "app" / "payment_app" / "worker"
+    source = "\n".join(path.read_text() for path in worker.glob("*.py"))
+    for metric in LOG_METRICS:
+        fields = set(re.findall(r"\$\.(\w+)", metric.pattern + metric.value))
+        assert fields, metric
+        for field in fields:
+            assert re.search(rf'"{field}":', source), (
+                f"{metric.what}: the worker never logs {field}"
+            )

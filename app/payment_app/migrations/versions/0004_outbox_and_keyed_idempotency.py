@@ -1,4 +1,5 @@
-"""A transactional outbox, and idempotency keys stored only as a keyed hash, per merchant.
+"""A transactional outbox, idempotency keys stored only as a keyed hash, per merchant, and an
+index for the worker's look at payments in processing.
 
 Revision ID: 0004
 Revises: 0003
@@ -79,11 +80,19 @@ def upgrade() -> None:
         "uq_payments_merchant_idempotency", "payments", ["merchant_id", "idempotency_digest"]
     )
     op.execute(f"GRANT INSERT (idempotency_digest) ON TABLE payments TO {role}")
+    # The worker's stuck sweep and claim takeover look only at payments in processing.
+    op.create_index(
+        "ix_payments_processing_updated",
+        "payments",
+        ["updated_at"],
+        postgresql_where=sa.text("status = 'processing'"),
+    )
 
 
 def downgrade() -> None:
     """Back to raw keys (the digests cannot be reversed: old rows get their id as key)."""
     role = _app_role()
+    op.drop_index("ix_payments_processing_updated", table_name="payments")
     op.drop_constraint("uq_payments_merchant_idempotency", "payments")
     op.add_column("payments", sa.Column("idempotency_key", sa.Text(), nullable=True))
     op.execute("UPDATE payments SET idempotency_key = id::text")
