@@ -27,7 +27,8 @@ TEST_WORKERS ?= auto
 test: services $(BIN)/activate lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
-## lint: ruff, mypy, import-layer contracts, Dockerfile and secret checks (as .pre-commit-config.yaml)
+## lint: ruff, mypy, import-layer contracts, Dockerfile and secret checks (as .pre-commit-config.yaml),
+## the GitHub workflows' schema and security checks (check-jsonschema, zizmor, both offline)
 lint: $(BIN)/activate
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,6 +36,8 @@ lint: $(BIN)/activate
 	PYTHONPATH=app $(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint app/Dockerfile
 	$(BIN)/python scripts/check_secrets.py
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows
 
 mypy: $(BIN)/activate
 	$(BIN)/mypy conventions resource_graph config offline payment_platform account guardrails policy scripts app/payment_app tests __main__.py

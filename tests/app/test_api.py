@@ -259,7 +259,8 @@ async def test_same_key_different_body_conflicts(
     conflict = await post(client, {**payment_body, "amount": payment_body["amount"] + 1}, key)
     assert conflict.status_code == 409
     assert conflict.json()["error"]["code"] == "idempotency_conflict"
-    assert kit.queue_depth(settings.payment_queue_url) == 1
+    await until(async_true(lambda: kit.queue_depth(settings.payment_queue_url) >= 1))
+    assert kit.queue_depth(settings.payment_queue_url) == 1  # the first payment's, only
 
 
 async def test_sqs_down_accepts_and_relays_once_it_is_back(
@@ -294,12 +295,16 @@ async def test_sqs_down_accepts_and_relays_once_it_is_back(
         assert kit.queue_depth(settings.payment_queue_url) == 0
     finally:
         relay.sqs = real_sqs
-    await until(async_true(lambda: kit.queue_depth(settings.payment_queue_url) == 1))
-    sent = await pg_admin.fetchval(
-        "SELECT sent_at IS NOT NULL FROM payment_outbox WHERE payment_id = $1",
-        uuid.UUID(payment_id),
-    )
-    assert sent is True
+
+    async def marked_sent() -> bool:  # marked in the transaction that sent it, after the send
+        sent = await pg_admin.fetchval(
+            "SELECT sent_at IS NOT NULL FROM payment_outbox WHERE payment_id = $1",
+            uuid.UUID(payment_id),
+        )
+        return bool(sent)
+
+    await until(marked_sent)
+    assert kit.queue_depth(settings.payment_queue_url) == 1
 
 
 async def test_missing_idempotency_key(

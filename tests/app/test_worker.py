@@ -86,10 +86,17 @@ def read_events(
 
 
 async def create(api: httpx.AsyncClient, kit: Any, body: dict[str, Any]) -> str:
-    """A pending payment through the real API (conftest's `client`, authenticated)."""
+    """A pending payment through the real API (conftest's `client`, authenticated), returned
+    once the outbox relay has put its message on the queue (it sends in the background)."""
     response = await api.post("/payments", json=body, headers={"Idempotency-Key": kit.new_key()})
     assert response.status_code == 202, response.text
-    return str(response.json()["id"])
+    payment_id = str(response.json()["id"])
+    pool = api.app.state.pool  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while not (stored := await db.get_payment(pool, payment_id)) or not stored.enqueued:
+        assert time.monotonic() < deadline, "the relay did not send the payment"
+        await asyncio.sleep(0.02)
+    return payment_id
 
 
 async def test_pending_to_succeeded_with_event_and_log(
