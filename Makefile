@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 ENV    ?= dev
 SUFFIX ?=
 
-.PHONY: plan test lint mypy snapshots matrix bench bench-app cost config-docs services lock clean venv
+.PHONY: plan test lint mypy snapshots matrix diff bench bench-app cost config-docs services lock clean venv
 
 REQUIREMENTS := requirements.txt requirements-dev.txt app/requirements.txt app/requirements-test.txt
 
@@ -47,6 +47,11 @@ services:
 
 matrix: $(BIN)/activate
 	$(BIN)/python -m offline matrix $(if $(SUFFIX),--suffix $(SUFFIX))
+
+## diff: what the working tree changes per environment against BASE (default HEAD; CI passes
+## BASE=origin/main), FORMAT=markdown for a pull-request comment, ENV="staging prod" to narrow
+diff: $(BIN)/activate
+	$(BIN)/python -m offline diff --base $(or $(BASE),HEAD) $(if $(FORMAT),--format $(FORMAT)) $(if $(filter command line,$(origin ENV)),$(foreach e,$(ENV),--env $(e)))
 
 ## bench: plan, matrix and a plain reference program side by side (SUITE=1: time pytest too)
 bench: $(BIN)/activate

@@ -168,12 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=cmd_bench)
 
-    from offline import cost, diagram, docs, matrix
+    from offline import cost, diagram, diff, docs, matrix
 
     matrix.add_parser(sub)
     diagram.add_parser(sub)
     docs.add_parser(sub)
     cost.add_parser(sub)
+    diff.add_parser(sub)
     return parser
 
 
