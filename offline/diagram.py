@@ -1,23 +1,28 @@
 """`diagram`: the architecture diagram, generated from the recorded graph of one environment.
 
-Writes docs/architecture.mmd (Mermaid), docs/architecture.dot (Graphviz), the Mermaid block in
-docs/architecture.md between the `diagram` markers, and docs/architecture.svg when the `dot`
-binary is installed. Nothing is drawn by hand:
-- one subgraph per concern (the `payment:<concern>:<Concern>` component a resource sits under);
+Writes docs/architecture.dot (Graphviz, with AWS icons), docs/architecture.mmd (Mermaid), the
+Mermaid block in docs/architecture.md between the `diagram` markers, and docs/architecture.png
+when Graphviz `dot` and the `diagrams` package (its AWS icon set) are installed. Nothing is drawn
+by hand:
 - one node per main resource; counted families (subnets, database instances, interface
   endpoints, alarms) collapse into one node with a count; glue (policies, attachments, rules,
   route tables, bucket settings) is left out;
 - edges come from the wiring the graph holds: security-group rules (traffic and port), task-role
   policies (who sends, consumes, publishes, writes), queue redrive and topic subscriptions,
-  and log, trail and access-log delivery.
+  and log, trail and access-log delivery;
+- boxes as in AWS reference diagrams (Region, VPC, subnet tiers with their zones, groups) come
+  from subnets, route tables and attachments (`offline.diagram_layout`); the renderers are in
+  `offline.diagram_render`.
 Nodes and edges are sorted, so the same graph always renders the same text; `--check` exits 1
-when the committed files differ from a fresh render (the .svg is not checked: CI may lack dot).
+when a committed text file differs from a fresh render. The PNG is not compared (Graphviz
+versions draw differently); the tests check that it exists and that the .dot renders cleanly.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import dataclasses
+import importlib.util
 import json
 import re
 import shutil
@@ -27,70 +32,125 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from offline.diagram_layout import place
+from offline.diagram_model import (
+    ALERT_EMAIL,
+    DATA,
+    INTERNET,
+    LOGS,
+    TIMES,
+    TRAFFIC,
+    Cluster,
+    Diagram,
+    Edge,
+    Node,
+)
+from offline.diagram_render import render_dot, render_mermaid
 from offline.matrix import resolve_env
 from offline.recorder import ROOT, record
 from offline.shape import family
 from resource_graph import Graph, Resource
 
+__all__ = [
+    "ALERT_EMAIL",
+    "DATA",
+    "INTERNET",
+    "LOGS",
+    "TIMES",
+    "TRAFFIC",
+    "Cluster",
+    "Diagram",
+    "Edge",
+    "Node",
+    "build",
+    "render_dot",
+    "render_mermaid",
+]
+
 DOCS = ROOT / "docs"
 MERMAID = DOCS / "architecture.mmd"
 DOT = DOCS / "architecture.dot"
-SVG = DOCS / "architecture.svg"
+PNG = DOCS / "architecture.png"
 MARKDOWN = DOCS / "architecture.md"
 START, END = "<!-- diagram:start -->", "<!-- diagram:end -->"
 
-INTERNET = "internet"
-ALERT_EMAIL = "alert_email"
-
-# Main resource types: label and shape ("store" for data stores, "box" otherwise).
-KINDS: dict[str, tuple[str, str]] = {
-    "aws:ec2/vpc:Vpc": ("VPC", "box"),
-    "aws:ec2/subnet:Subnet": ("subnets", "box"),
-    "aws:ec2/internetGateway:InternetGateway": ("internet gateway", "box"),
-    "aws:ec2/vpcEndpoint:VpcEndpoint": ("VPC endpoint", "box"),
-    "aws:kms/key:Key": ("KMS key", "box"),
-    "aws:cloudwatch/logGroup:LogGroup": ("log group", "store"),
-    "aws:s3/bucket:Bucket": ("S3 bucket", "store"),
-    "aws:s3/bucketV2:BucketV2": ("S3 bucket", "store"),
-    "aws:rds/cluster:Cluster": ("Aurora PostgreSQL cluster", "store"),
-    "aws:rds/clusterInstance:ClusterInstance": ("Aurora instances", "box"),
-    "aws:elasticache/replicationGroup:ReplicationGroup": ("Redis replication group", "store"),
-    "aws:secretsmanager/secret:Secret": ("secret", "store"),
-    "aws:sqs/queue:Queue": ("SQS queue", "store"),
-    "aws:sns/topic:Topic": ("SNS topic", "box"),
-    "aws:lb/loadBalancer:LoadBalancer": ("ALB", "box"),
-    "aws:wafv2/webAcl:WebAcl": ("WAF web ACL", "box"),
-    "aws:ecr/repository:Repository": ("ECR repository", "store"),
-    "aws:ecs/cluster:Cluster": ("ECS cluster", "box"),
-    "aws:ecs/service:Service": ("Fargate service", "box"),
-    "aws:cloudtrail/trail:Trail": ("CloudTrail trail", "box"),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": ("CloudWatch alarms", "box"),
-    "aws:cloudwatch/dashboard:Dashboard": ("dashboard", "box"),
+# Main resource types: label, shape ("store" for data stores, "box" otherwise) and the AWS icon
+# (a path under the `diagrams` package's resources folder).
+KINDS: dict[str, tuple[str, str, str]] = {
+    "aws:ec2/vpc:Vpc": ("VPC", "box", "aws/network/vpc.png"),
+    "aws:ec2/subnet:Subnet": ("subnets", "box", "aws/network/private-subnet.png"),
+    "aws:ec2/internetGateway:InternetGateway": (
+        "internet gateway",
+        "box",
+        "aws/network/internet-gateway.png",
+    ),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("VPC endpoint", "box", "aws/network/endpoint.png"),
+    "aws:kms/key:Key": ("KMS key", "box", "aws/security/key-management-service.png"),
+    "aws:cloudwatch/logGroup:LogGroup": (
+        "log group",
+        "store",
+        "aws/management/cloudwatch-logs.png",
+    ),
+    "aws:s3/bucket:Bucket": (
+        "S3 bucket",
+        "store",
+        "aws/storage/simple-storage-service-s3-bucket.png",
+    ),
+    "aws:s3/bucketV2:BucketV2": (
+        "S3 bucket",
+        "store",
+        "aws/storage/simple-storage-service-s3-bucket.png",
+    ),
+    "aws:rds/cluster:Cluster": ("Aurora PostgreSQL cluster", "store", "aws/database/aurora.png"),
+    "aws:rds/clusterInstance:ClusterInstance": (
+        "Aurora instances",
+        "box",
+        "aws/database/aurora-instance.png",
+    ),
+    "aws:elasticache/replicationGroup:ReplicationGroup": (
+        "Redis replication group",
+        "store",
+        "aws/database/elasticache-for-redis.png",
+    ),
+    "aws:secretsmanager/secret:Secret": ("secret", "store", "aws/security/secrets-manager.png"),
+    "aws:sqs/queue:Queue": (
+        "SQS queue",
+        "store",
+        "aws/integration/simple-queue-service-sqs-queue.png",
+    ),
+    "aws:sns/topic:Topic": (
+        "SNS topic",
+        "box",
+        "aws/integration/simple-notification-service-sns-topic.png",
+    ),
+    "aws:lb/loadBalancer:LoadBalancer": (
+        "ALB",
+        "box",
+        "aws/network/elb-application-load-balancer.png",
+    ),
+    "aws:wafv2/webAcl:WebAcl": ("WAF web ACL", "box", "aws/security/waf.png"),
+    "aws:ecr/repository:Repository": (
+        "ECR repository",
+        "store",
+        "aws/compute/ec2-container-registry.png",
+    ),
+    "aws:ecs/cluster:Cluster": ("ECS cluster", "box", "aws/compute/elastic-container-service.png"),
+    "aws:ecs/service:Service": ("Fargate service", "box", "aws/compute/fargate.png"),
+    "aws:cloudtrail/trail:Trail": ("CloudTrail trail", "box", "aws/management/cloudtrail.png"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (
+        "CloudWatch alarms",
+        "box",
+        "aws/management/cloudwatch-alarm.png",
+    ),
+    "aws:cloudwatch/dashboard:Dashboard": ("dashboard", "box", "aws/management/cloudwatch.png"),
 }
+EXTERNALS = (
+    Node(INTERNET, "", "Internet clients", "", "external", icon="aws/general/users.png"),
+    Node(ALERT_EMAIL, "", "on-call e-mail", "", "external", icon="aws/general/user.png"),
+)
 # Families collapsed by type whatever their logical names (one node per concern and type).
 COLLAPSE_BY_TYPE = {"aws:cloudwatch/metricAlarm:MetricAlarm"}
 INTERFACE_ENDPOINTS = "interface endpoints"
-TIMES = "\u00d7"  # the multiplication sign before a family's count
-
-# Subgraph order: along the request path first, then the supporting concerns.
-CONCERN_ORDER = (
-    "edge",
-    "compute",
-    "database",
-    "cache",
-    "messaging",
-    "storage",
-    "audit",
-    "observability",
-    "logs",
-    "network",
-    "endpoints",
-    "security",
-    "keys",
-)
-
-# Edge kinds: traffic (security-group paths), data (messages and objects), logs (delivery).
-TRAFFIC, DATA, LOGS = "traffic", "data", "logs"
 
 # Task-role actions that mean data moves, and which way: (prefix, label, resource -> role?).
 IAM_FLOWS = (
@@ -102,67 +162,6 @@ IAM_FLOWS = (
 
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
 _SG_KEYS = ("securityGroups", "vpcSecurityGroupIds", "securityGroupIds")
-
-
-@dataclass(frozen=True)
-class Node:
-    """One box: a main resource, or a family of them collapsed with a count."""
-
-    id: str
-    concern: str
-    kind: str
-    name: str
-    shape: str
-    count: int = 1
-
-    def text(self, newline: str) -> str:
-        """Kind on the first line, name (and count) on the second."""
-        count = f"{TIMES}{self.count}" if self.count > 1 else ""
-        name = " ".join(part for part in (self.name, count) if part)
-        return f"{self.kind}{newline}{name}" if name else self.kind
-
-
-@dataclass(frozen=True, order=True)
-class Edge:
-    """A traffic or data path between two nodes."""
-
-    source: str
-    target: str
-    label: str
-    kind: str
-
-
-@dataclass(frozen=True)
-class Diagram:
-    """Nodes grouped by concern and the edges between them, sorted."""
-
-    env: str
-    concerns: tuple[tuple[str, tuple[Node, ...]], ...]
-    externals: tuple[Node, ...]
-    edges: tuple[Edge, ...]
-
-    def node(self, node_id: str) -> Node:
-        for node in self.nodes():
-            if node.id == node_id:
-                return node
-        raise LookupError(node_id)
-
-    def nodes(self) -> Iterator[Node]:
-        yield from self.externals
-        for _, nodes in self.concerns:
-            yield from nodes
-
-    def find(self, kind: str, name: str | None = None) -> Node:
-        """The single node of a kind (and name), e.g. `find("ALB")`."""
-        found = [n for n in self.nodes() if n.kind == kind and name in (None, n.name)]
-        if len(found) != 1:
-            raise LookupError(f"expected one node {kind} {name or ''}, found {len(found)}")
-        return found[0]
-
-    def path(self, *node_ids: str) -> bool:
-        """Whether edges lead from each node to the next, in order."""
-        pairs = {(e.source, e.target) for e in self.edges}
-        return all(pair in pairs for pair in itertools.pairwise(node_ids))
 
 
 @dataclass
@@ -216,7 +215,8 @@ def _nodes(b: _Builder) -> None:
         node_id = _SLUG.sub("_", f"{concern}_{type_slug}_{stem}").strip("_").lower()
         counts[node_id] = counts.get(node_id, 0) + 1
         b.members[resource.urn] = node_id
-        b.nodes[node_id] = Node(node_id, concern, kind, name, KINDS[resource.type][1])
+        _, shape, icon = KINDS[resource.type]
+        b.nodes[node_id] = Node(node_id, concern, kind, name, shape, icon=icon)
         for key in ("arn", "name", "bucket", "url", "repositoryUrl"):
             value = resource.state.get(key)
             if isinstance(value, str) and value:
@@ -224,8 +224,7 @@ def _nodes(b: _Builder) -> None:
         if resource.id:
             b.lookup.setdefault(resource.id, node_id)
     for node_id, count in counts.items():
-        old = b.nodes[node_id]
-        b.nodes[node_id] = Node(old.id, old.concern, old.kind, old.name, old.shape, count)
+        b.nodes[node_id] = dataclasses.replace(b.nodes[node_id], count=count)
 
 
 def _security_groups(resource: Resource) -> list[str]:
@@ -533,105 +532,22 @@ def build(graph: Graph) -> Diagram:
         )
     )
     used = {e.source for e in edges} | {e.target for e in edges}
-    externals = tuple(
-        node
-        for node in (
-            Node(INTERNET, "", "Internet clients", "", "external"),
-            Node(ALERT_EMAIL, "", "on-call e-mail", "", "external"),
-        )
-        if node.id in used
+    nodes = {n.id: n for n in EXTERNALS if n.id in used} | b.nodes
+    where = place(graph, b.members, nodes, edges)
+    return Diagram(
+        env=graph.env,
+        members=tuple(sorted(nodes.values(), key=lambda n: n.id)),
+        clusters=where.clusters,
+        placement=where.placement,
+        boxed=where.boxed,
+        edges=edges,
+        request_path=where.request_path,
     )
-    by_concern: dict[str, list[Node]] = {}
-    for node in b.nodes.values():
-        by_concern.setdefault(node.concern, []).append(node)
-    order = {c: i for i, c in enumerate(CONCERN_ORDER)}
-    concerns = tuple(
-        (concern, tuple(sorted(nodes, key=lambda n: n.id)))
-        for concern, nodes in sorted(
-            by_concern.items(), key=lambda item: (order.get(item[0], len(order)), item[0])
-        )
-    )
-    return Diagram(graph.env, concerns, externals, edges)
 
 
 def _label_order(label: str) -> tuple[int, str]:
     """Ports numerically descending would put 443 before 80; keep 443 first, then text."""
     return (0, f"{int(label):06d}") if label.isdigit() and label == "443" else (1, label)
-
-
-# --- rendering -------------------------------------------------------------------------------
-
-_MERMAID_SHAPES = {"store": ('[("', '")]'), "box": ('["', '"]'), "external": ('(["', '"])')}
-_MERMAID_ARROWS = {TRAFFIC: "-->", DATA: "==>", LOGS: "-.->"}
-_DOT_SHAPES = {
-    "store": 'shape=cylinder, style="filled", fillcolor="#eef5ff"',
-    "box": 'shape=box, style="rounded,filled", fillcolor="#ffffff"',
-    "external": 'shape=ellipse, style="filled", fillcolor="#fff4e0"',
-}
-_DOT_EDGES = {TRAFFIC: "style=solid", DATA: "style=bold", LOGS: 'style=dashed, color="#777777"'}
-
-
-def _mermaid_text(text: str) -> str:
-    return text.replace('"', "#quot;")
-
-
-def render_mermaid(diagram: Diagram) -> str:
-    """Mermaid flowchart text."""
-    # The diagram type comes first: older Mermaid renderers reject comments before it.
-    lines = [
-        "flowchart LR",
-        f"  %% Generated by `python -m offline diagram` from the {diagram.env} graph; do not edit.",
-        "  %% --> traffic (security-group paths, port)  ==> data and messages  -.-> logs and audit",
-    ]
-    for node in diagram.externals:
-        left, right = _MERMAID_SHAPES[node.shape]
-        lines.append(f"  {node.id}{left}{_mermaid_text(node.text('<br/>'))}{right}")
-    for concern, nodes in diagram.concerns:
-        lines.append(f'  subgraph concern_{concern}["{concern}"]')
-        for node in nodes:
-            left, right = _MERMAID_SHAPES[node.shape]
-            lines.append(f"    {node.id}{left}{_mermaid_text(node.text('<br/>'))}{right}")
-        lines.append("  end")
-    for e in diagram.edges:
-        lines.append(
-            f'  {e.source} {_MERMAID_ARROWS[e.kind]}|"{_mermaid_text(e.label)}"| {e.target}'
-        )
-    return "\n".join(lines) + "\n"
-
-
-NEWLINE = "\x00"
-
-
-def _dot_text(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace(NEWLINE, "\\n")
-
-
-def render_dot(diagram: Diagram) -> str:
-    """Graphviz DOT text."""
-    lines = [
-        f"// Generated by `python -m offline diagram` from the {diagram.env} graph; do not edit.",
-        "digraph architecture {",
-        '  graph [rankdir=LR, fontname="Helvetica", fontsize=12, compound=true, nodesep=0.3];',
-        '  node [fontname="Helvetica", fontsize=10];',
-        '  edge [fontname="Helvetica", fontsize=9];',
-    ]
-    for node in diagram.externals:
-        lines.append(
-            f'  {node.id} [label="{_dot_text(node.text(NEWLINE))}", {_DOT_SHAPES[node.shape]}];'
-        )
-    for concern, nodes in diagram.concerns:
-        lines.append(f"  subgraph cluster_{concern} {{")
-        lines.append(f'    label="{concern}"; style="rounded"; color="#999999";')
-        for node in nodes:
-            label = _dot_text(node.text(NEWLINE))
-            lines.append(f'    {node.id} [label="{label}", {_DOT_SHAPES[node.shape]}];')
-        lines.append("  }")
-    for e in diagram.edges:
-        lines.append(
-            f'  {e.source} -> {e.target} [label="{_dot_text(e.label)}", {_DOT_EDGES[e.kind]}];'
-        )
-    lines.append("}")
-    return "\n".join(lines) + "\n"
 
 
 def embed(markdown: str, mermaid: str) -> str:
@@ -660,6 +576,36 @@ def _relative(paths: Iterable[Path]) -> str:
     return ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths)
 
 
+def icon_dir() -> Path | None:
+    """The `diagrams` package's resources folder (the AWS icons), when it is installed."""
+    spec = importlib.util.find_spec("diagrams")
+    if spec is None or spec.origin is None:
+        return None
+    resources = Path(spec.origin).parent.parent / "resources"
+    return resources if resources.is_dir() else None
+
+
+def render_image(dot_text: str, target: Path) -> None:
+    """Render DOT text to a PNG with the icons embedded; raises when `dot` reports any error.
+
+    The PNG, not an SVG, is the committed image: an SVG would reference the icon files by
+    their absolute path on this machine, a PNG carries their pixels.
+    """
+    dot, icons = shutil.which("dot"), icon_dir()
+    if dot is None or icons is None:
+        raise FileNotFoundError("rendering needs Graphviz `dot` and the `diagrams` package")
+    done = subprocess.run(
+        [dot, f"-Gimagepath={icons}", "-Tpng", "-o", str(target)],
+        input=dot_text,
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    # dot exits 0 on a missing icon or a layout fallback, with the reason on stderr.
+    if done.returncode != 0 or done.stderr.strip():
+        raise RuntimeError(f"dot failed ({done.returncode}): {done.stderr.strip()}")
+
+
 def cmd_diagram(args: argparse.Namespace) -> int:
     resolve_env(args.env)  # bad config stops here with the one-line errors
     files = rendered(record(args.env))
@@ -674,12 +620,14 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     for path, text in files.items():
         path.write_text(text)
     written = list(files)
-    dot = shutil.which("dot")
-    if dot:
-        subprocess.run([dot, "-Tsvg", str(DOT), "-o", str(SVG)], check=True)
-        written.append(SVG)
+    if shutil.which("dot") and icon_dir():
+        render_image(files[DOT], PNG)
+        written.append(PNG)
     else:
-        print(f"`dot` not found: {SVG.relative_to(ROOT)} not written (apt-get install graphviz)")
+        print(
+            f"{PNG.relative_to(ROOT)} not written: it needs Graphviz `dot` "
+            "(scripts/install-services.sh) and the `diagrams` package (requirements-dev.txt)"
+        )
     print(f"wrote {_relative(written)}")
     return 0
 

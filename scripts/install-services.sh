@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Install the PostgreSQL and Redis server binaries that tests/app and scripts/bench_app.py start
-# on loopback themselves. Idempotent and non-interactive; never leaves the system services running.
+# on loopback themselves, and Graphviz (`dot`), which renders docs/architecture.png and lays out
+# the diagram in tests/environments/test_diagram.py. Idempotent and non-interactive; never leaves
+# the system services running.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 have_postgres() { compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; }
 have_redis() { command -v redis-server >/dev/null 2>&1; }
+have_dot() { command -v dot >/dev/null 2>&1; }
 
 packages=()
 have_postgres || packages+=(postgresql)
 have_redis || packages+=(redis-server)
+have_dot || packages+=(graphviz)
 
 if [ "${#packages[@]}" -eq 0 ]; then
-  echo "install-services: postgresql and redis-server already present"
+  echo "install-services: postgresql, redis-server and graphviz already present"
   exit 0
 fi
 
@@ -40,5 +44,5 @@ for svc in postgresql redis-server; do
   service "$svc" stop >/dev/null 2>&1 || true
 done
 
-have_postgres && have_redis
+have_postgres && have_redis && have_dot
 echo "install-services: installed ${packages[*]}"

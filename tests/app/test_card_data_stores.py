@@ -382,7 +382,7 @@ async def test_no_card_number_is_stored_or_logged_anywhere(
         payments = [await db.get_payment(pool, pid) for pid in accepted]
         return all(p is not None and p.status in ("succeeded", "failed") for p in payments)
 
-    await until(all_processed, what="the worker to finish the accepted payments")
+    await until(all_processed, timeout=60, what="the worker to finish the accepted payments")
     events_url = aws_resources.events_queue_url
 
     def event_seen() -> bool:
