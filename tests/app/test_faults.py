@@ -138,9 +138,12 @@ async def test_queue_fault_accepts_at_once_and_loses_nothing(
         relay.sqs = real_sqs
         relay.notify()
     deadline = time.monotonic() + 20  # the send in hand gives up, the relay backs off, resends
-    while kit.queue_depth(settings.payment_queue_url) < len(ids):
+
+    async def all_marked_sent() -> bool:  # marked in the transaction that sent them
+        stored = [await db.get_payment(pool, payment_id) for payment_id in ids]
+        return all(p is not None and p.enqueued for p in stored)
+
+    while not await all_marked_sent():
         assert time.monotonic() < deadline, "outbox not relayed after the queue came back"
         await asyncio.sleep(0.2)
-    for payment_id in ids:
-        stored = await db.get_payment(pool, payment_id)
-        assert stored is not None and stored.enqueued
+    assert kit.queue_depth(settings.payment_queue_url) == len(ids)  # each sent once
