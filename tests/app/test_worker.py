@@ -395,13 +395,14 @@ async def test_slow_live_authorisation_is_not_taken_over(
 ) -> None:
     """The heartbeat refreshes the claim, so an authorisation longer than the visibility
     timeout is still recognised as live by a second worker."""
-    queues = kit.make_queues(visibility_timeout=1, max_receive=5)
-    short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=1)
+    # 2 s, not 1: the heartbeat (every third) must keep refreshing on a loaded machine too.
+    queues = kit.make_queues(visibility_timeout=2, max_receive=5)
+    short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=2)
     payment_id = await create(client, kit, payment_body)
     kit.aws("sqs").send_message(
         QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
     )
-    processor = CountingProcessor(delay=3.0)
+    processor = CountingProcessor(delay=5.0)
     holder = make_worker(short, pool, payment_cache, processor)
     task = asyncio.create_task(holder.run_once())
     deadline = time.monotonic() + 10
