@@ -322,11 +322,12 @@ async def test_two_workers_two_messages_authorise_once(
     payment_body: dict[str, Any],
 ) -> None:
     """The outbox relay can send one payment twice: two workers, one authorisation."""
-    queues = kit.make_queues(visibility_timeout=1, max_receive=5)
+    # 2 s: a claim must not go stale while the winner authorises, even on a loaded machine.
+    queues = kit.make_queues(visibility_timeout=2, max_receive=5)
     short = replace(
         settings,
         payment_queue_url=queues.url,
-        worker_visibility_timeout=1,
+        worker_visibility_timeout=2,
         worker_batch_size=1,
         worker_wait_seconds=1,
     )

@@ -184,8 +184,11 @@ async def test_live_claim_is_not_failed_until_it_goes_stale(
     """A duplicate's dead letter must not fail a payment another worker is authorising."""
     short = replace(settings, worker_visibility_timeout=2, worker_wait_seconds=1)
     payment_id = await create(client, kit, payment_body)
-    await pg_admin.execute(
-        "UPDATE payments SET status = 'processing', updated_at = now() WHERE id = $1", payment_id
+    await pg_admin.execute(  # a live claim: its heartbeat keeps it fresh (here, for a minute,
+        # so a slow machine does not let it go stale before the consumer looks)
+        "UPDATE payments SET status = 'processing', updated_at = now() + interval '1 minute' "
+        "WHERE id = $1",
+        payment_id,
     )
     dead_letter(kit, short, json.dumps({"payment_id": payment_id}))
     worker = make_worker(short, pool, payment_cache)
