@@ -182,11 +182,14 @@ def _max_body_bytes(env: Mapping[str, str]) -> int:
     return value
 
 
-def _secret_arn(env: Mapping[str, str], name: str, required: bool) -> str:
+def _secret_arn(
+    env: Mapping[str, str], name: str, required: bool, when: str = " but not set"
+) -> str:
+    """A Secrets Manager ARN (`when`: why it is required, for the error)."""
     arn = env.get(name, "").strip()
     if not arn:
         if required:
-            raise ConfigError(f"{name} is required but not set")
+            raise ConfigError(f"{name} is required{when}")
         return ""
     if not arn.startswith("arn:") or ":secretsmanager:" not in arn:
         raise ConfigError(f"{name} must be a Secrets Manager ARN, got {arn!r}")
@@ -278,17 +281,15 @@ def _redis(env: Mapping[str, str]) -> _Redis:
 
 def _migration_secret_arn(env: Mapping[str, str], role: Role, run_migrations: bool) -> str:
     """Required where migrations run (the API, `payment_app.migrate`); the worker never reads it."""
-    arn = env.get("DB_MIGRATION_SECRET_ARN", "").strip()
     if not (run_migrations or role == "migrate"):
-        return arn
-    if not arn:
-        raise ConfigError(
-            "DB_MIGRATION_SECRET_ARN is required when RUN_MIGRATIONS is true or for "
-            "payment_app.migrate (the migrations log in as the RDS master user)"
-        )
-    if not arn.startswith("arn:") or ":secretsmanager:" not in arn:
-        raise ConfigError(f"DB_MIGRATION_SECRET_ARN must be a Secrets Manager ARN, got {arn!r}")
-    return arn
+        return env.get("DB_MIGRATION_SECRET_ARN", "").strip()
+    return _secret_arn(
+        env,
+        "DB_MIGRATION_SECRET_ARN",
+        required=True,
+        when=" when RUN_MIGRATIONS is true or for payment_app.migrate (the migrations log in as "
+        "the RDS master user)",
+    )
 
 
 def load_settings(env: Mapping[str, str] | None = None, role: Role = "api") -> Settings:

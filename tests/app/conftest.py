@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import datetime
 import glob
+import inspect
+import io
 import ipaddress
 import json
+import logging
 import os
 import random
 import re
@@ -20,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,7 +43,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from fastapi import FastAPI
 from payment_app import cache, db, merchants, migrate
 from payment_app.api import create_app
+from payment_app.aws import client as aws_client
 from payment_app.config import Settings, load_settings
+from payment_app.logs import CardDataFilter, JsonFormatter
+from payment_app.models import Payment
+from payment_app.processor import ProcessorResult, SimulatedAcquirer
+from payment_app.worker import PaymentWorker
 
 from payment_platform.cache import APP_ACCESS_STRING
 
@@ -786,6 +794,113 @@ class Kit:
             attrs["ApproximateNumberOfMessagesNotVisible"]
         )
 
+    @staticmethod
+    async def until(
+        condition: Callable[[], Awaitable[bool] | bool],
+        timeout: float = 15.0,
+        what: str = "the condition",
+    ) -> None:
+        """Poll (sync or async) `condition` with a deadline instead of sleeping a fixed time:
+        for what the outbox relay and the worker do in the background."""
+        deadline = time.monotonic() + timeout
+        while True:
+            outcome = condition()
+            if await outcome if inspect.isawaitable(outcome) else outcome:
+                return
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.05)
+
+    async def create_payment(self, api: httpx.AsyncClient, body: dict[str, Any]) -> str:
+        """A pending payment through the real API (`api`: conftest's `client`, authenticated),
+        returned once the outbox relay has put its message on the queue."""
+        response = await api.post(
+            "/payments", json=body, headers={"Idempotency-Key": self.new_key()}
+        )
+        assert response.status_code == 202, response.text
+        payment_id = str(response.json()["id"])
+        pool = api.app.state.pool  # type: ignore[attr-defined]
+
+        async def relayed() -> bool:
+            stored = await db.get_payment(pool, payment_id)
+            return stored is not None and stored.enqueued
+
+        await self.until(relayed, timeout=10, what="the relay to send the payment")
+        return payment_id
+
+    @staticmethod
+    def worker(
+        settings: Settings, pool: Any, payment_cache: cache.PaymentCache, processor: Any = None
+    ) -> PaymentWorker:
+        """A worker on the test servers (the simulated acquirer unless `processor` is given)."""
+        return PaymentWorker(
+            settings,
+            pool,
+            payment_cache,
+            processor if processor is not None else SimulatedAcquirer(),
+            sqs=aws_client(settings, "sqs"),
+            s3=aws_client(settings, "s3"),
+            sns=aws_client(settings, "sns"),
+        )
+
+    @staticmethod
+    @contextlib.contextmanager
+    def captured_logs(card_filter: bool, level: int = logging.DEBUG) -> Iterator[io.StringIO]:
+        """Everything logged, as production writes it: its JSON formatter, and with
+        `card_filter` its card-data filter too (without it, a test sees what the service itself
+        logs, before the last line of defence)."""
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter("payment-api", "test"))
+        if card_filter:
+            handler.addFilter(CardDataFilter())
+        root = logging.getLogger()
+        old_level = root.level
+        root.addHandler(handler)
+        root.setLevel(level)
+        try:
+            yield stream
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(old_level)
+
+    @staticmethod
+    def counting_processor(delay: float = 0.0) -> CountingProcessor:
+        """The simulated acquirer counting its calls (`.calls`)."""
+        return CountingProcessor(delay)
+
+    def events_queue(self, topic_arn: str) -> str:
+        """A fresh SQS queue subscribed to the events topic (raw delivery)."""
+        sqs = self.aws("sqs")
+        url = sqs.create_queue(QueueName=f"events-{uuid.uuid4().hex[:10]}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.aws("sns").subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        return str(url)
+
+
+class CountingProcessor:
+    """The simulated acquirer, counting its calls (optionally slow: `delay` seconds each)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.inner = SimulatedAcquirer(delay)
+        self.calls = 0
+
+    async def authorize(self, payment: Payment) -> ProcessorResult:
+        self.calls += 1
+        return await self.inner.authorize(payment)
+
+
+@pytest.fixture
+def events_queue(kit: Kit, settings: Settings) -> str:
+    """A queue subscribed to the events topic for this test only."""
+    return kit.events_queue(settings.events_topic_arn)
+
 
 @pytest.fixture
 def hung_port() -> Iterator[int]:
@@ -912,6 +1027,28 @@ async def payment_cache(settings: Settings) -> AsyncIterator[cache.PaymentCache]
         yield cache.PaymentCache(redis_client, settings.cache_ttl_seconds)
     finally:
         await redis_client.aclose()
+
+
+@pytest_asyncio.fixture
+async def app_conn(settings: Settings) -> AsyncIterator[Any]:
+    """One connection exactly as the service opens them (db.connect_kwargs, the app role)."""
+    conn = await asyncpg.connect(**db.connect_kwargs(settings, settings.db_password))
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
+async def owner_conn(settings: Settings, identities: Identities) -> AsyncIterator[Any]:
+    """Where keys are issued and revoked, as the merchants command does it: the master login,
+    switched to the owner role."""
+    master = migrate.MasterCredentials(identities.master_user, identities.master_password)
+    conn = await merchants.connect_as_owner(settings, master)
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 @pytest_asyncio.fixture

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -18,7 +16,6 @@ from payment_app import db
 from payment_app.api import create_app
 from payment_app.cache import PaymentCache
 from payment_app.config import Settings
-from payment_app.logs import JsonFormatter
 
 pytestmark = pytest.mark.asyncio
 MERCHANT_ID = "merchant_42"  # the merchant conftest's `client` authenticates as
@@ -29,15 +26,6 @@ Variant = Callable[[dict[str, Any]], Any]  # the valid body -> the body a test s
 def _letters(n: int) -> str:
     """Random token body without digits: a random digit run could pass Luhn and be rejected."""
     return uuid.uuid4().hex[:n].translate(str.maketrans("0123456789", "ghijklmnop"))
-
-
-def async_true(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
-    """A blocking check (a boto3 call) as the awaitable condition `until` takes."""
-
-    async def condition() -> bool:
-        return check()
-
-    return condition
 
 
 def new_key() -> str:
@@ -95,20 +83,11 @@ def _logged_values(captured: io.StringIO) -> str:
 
 
 @pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Everything logged, formatted exactly as production would write it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter("payment-api", "test"))
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+def captured_logs(kit: Any) -> Iterator[io.StringIO]:
+    """What the service itself logs, formatted as production writes it (no card filter: these
+    tests prove the service never logs card data, not that the filter hides it)."""
+    with kit.captured_logs(card_filter=False) as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
 
 
 async def test_health_needs_no_dependencies(client: httpx.AsyncClient) -> None:
@@ -155,14 +134,6 @@ async def test_ready_fails_when_cache_down(settings: Settings) -> None:
     assert ready.json()["checks"]["database"] == "ok"
 
 
-async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Wait for something the outbox relay does in the background, with a deadline."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
 async def test_create_payment_is_pending_then_relayed_to_the_queue(
     kit: Any,
     client: httpx.AsyncClient,
@@ -183,7 +154,7 @@ async def test_create_payment_is_pending_then_relayed_to_the_queue(
         payment = await db.get_payment(pool, data["id"])
         return payment is not None and payment.enqueued
 
-    await until(relayed)
+    await kit.until(relayed, timeout=10)
     messages = kit.aws("sqs").receive_message(
         QueueUrl=settings.payment_queue_url, WaitTimeSeconds=1
     )["Messages"]
@@ -199,7 +170,7 @@ async def test_same_key_same_body_is_idempotent(
     assert first.status_code == second.status_code == 202
     assert first.json()["id"] == second.json()["id"]
     assert second.headers["idempotent-replayed"] == "true"
-    await until(async_true(lambda: kit.queue_depth(settings.payment_queue_url) >= 1))
+    await kit.until(lambda: kit.queue_depth(settings.payment_queue_url) >= 1, timeout=10)
     assert kit.queue_depth(settings.payment_queue_url) == 1
 
 
@@ -259,7 +230,7 @@ async def test_same_key_different_body_conflicts(
     conflict = await post(client, {**payment_body, "amount": payment_body["amount"] + 1}, key)
     assert conflict.status_code == 409
     assert conflict.json()["error"]["code"] == "idempotency_conflict"
-    await until(async_true(lambda: kit.queue_depth(settings.payment_queue_url) >= 1))
+    await kit.until(lambda: kit.queue_depth(settings.payment_queue_url) >= 1, timeout=10)
     assert kit.queue_depth(settings.payment_queue_url) == 1  # the first payment's, only
 
 
@@ -291,7 +262,7 @@ async def test_sqs_down_accepts_and_relays_once_it_is_back(
             )
             return bool(attempts)
 
-        await until(attempted)
+        await kit.until(attempted, timeout=10)
         assert kit.queue_depth(settings.payment_queue_url) == 0
     finally:
         relay.sqs = real_sqs
@@ -303,7 +274,7 @@ async def test_sqs_down_accepts_and_relays_once_it_is_back(
         )
         return bool(sent)
 
-    await until(marked_sent)
+    await kit.until(marked_sent, timeout=10)
     assert kit.queue_depth(settings.payment_queue_url) == 1
 
 

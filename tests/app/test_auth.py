@@ -27,7 +27,6 @@ from payment_app.api.auth import MerchantDep
 from payment_app.config import Settings
 from payment_app.logs import JsonFormatter
 from payment_app.merchants import IssuedKey
-from payment_app.migrate import MasterCredentials
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,17 +35,6 @@ UNAUTHORIZED = {"error": {"code": "unauthorized", "message": "a valid API key is
 
 def _merchant() -> str:
     return f"m_{uuid.uuid4().hex[:12]}"
-
-
-@pytest_asyncio.fixture
-async def owner_conn(settings: Settings, identities: Any) -> AsyncIterator[Any]:
-    """Where keys are issued and revoked: the master login as the owner role."""
-    master = MasterCredentials(identities.master_user, identities.master_password)
-    conn = await merchants.connect_as_owner(settings, master)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 @pytest_asyncio.fixture

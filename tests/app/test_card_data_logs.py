@@ -58,21 +58,10 @@ def written(buffer: io.StringIO) -> list[str]:
 
 
 @pytest.fixture
-def stream() -> Iterator[io.StringIO]:
+def stream(kit: Any) -> Iterator[io.StringIO]:
     """The production formatter and filter on the root logger, written to a buffer."""
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter("payment-api", "test"))
-    handler.addFilter(CardDataFilter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with kit.captured_logs(card_filter=True) as buffer:
         yield buffer
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
 
 
 def assert_headers_clean(response: httpx.Response) -> None:

@@ -14,10 +14,9 @@ import io
 import json
 import logging
 import re
-import time
 import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -200,17 +199,6 @@ async def redis_value(client: Any, key: str) -> Any:
     return None
 
 
-async def until(
-    condition: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition"
-) -> None:
-    """Poll with a deadline instead of sleeping a fixed time."""
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def peek_all(sqs: Any, queue_url: str) -> list[str]:
     """Every message body on a queue, left there: each batch is hidden for a while so the next
     receive returns the others, nothing is deleted."""
@@ -382,13 +370,13 @@ async def test_no_card_number_is_stored_or_logged_anywhere(
         payments = [await db.get_payment(pool, pid) for pid in accepted]
         return all(p is not None and p.status in ("succeeded", "failed") for p in payments)
 
-    await until(all_processed, timeout=60, what="the worker to finish the accepted payments")
+    await kit.until(all_processed, timeout=60, what="the worker to finish the accepted payments")
     events_url = aws_resources.events_queue_url
 
     def event_seen() -> bool:
         return any(accepted[-1] in body for body in peek_all(sqs, events_url))
 
-    await until(lambda: asyncio.to_thread(event_seen), what="the payment's event")
+    await kit.until(lambda: asyncio.to_thread(event_seen), what="the payment's event")
 
     findings = await database_findings(pg_admin, pans_sent, len(accepted))
     findings += await redis_findings(redis_admin, pans_sent)

@@ -15,8 +15,6 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -28,7 +26,6 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from botocore.credentials import Credentials  # type: ignore[import-untyped]
-from fastapi import FastAPI
 from payment_app import aws, cache, credentials, db, migrate
 from payment_app.api import create_app
 from payment_app.config import Settings
@@ -332,19 +329,6 @@ async def test_no_client_setinfo_on_connect(
 # --- Rotation: the outage reproduced, and gone -----------------------------------------------
 
 
-@asynccontextmanager
-async def serving(
-    app: FastAPI, headers: dict[str, str] | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan; `headers` (the merchant's Authorization) on every request."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://api", headers=headers
-        ) as http:
-            yield http
-
-
 async def _create(http: httpx.AsyncClient, kit: Any, body: dict[str, Any]) -> httpx.Response:
     return await http.post("/payments", json=body, headers={"Idempotency-Key": kit.new_key()})
 
@@ -368,7 +352,7 @@ async def test_db_password_rotation_no_longer_breaks_the_service(
     # Before this change: a credential injected once at start, used for every connection.
     static_pool = await db.create_pool(short, StaticPassword(old))
     try:
-        async with serving(create_app(short, db_password=provider), api_headers) as http:
+        async with kit.serve(create_app(short, db_password=provider), api_headers) as http:
             assert await static_pool.fetchval("SELECT 1") == 1  # fine until the rotation
             assert (await _create(http, kit, payment_body)).status_code == 202
             await pg_admin.execute(f"ALTER ROLE payment_app PASSWORD '{new}'")
@@ -405,7 +389,7 @@ async def test_redis_password_rotation_keeps_serving_from_the_cache(
     caplog.set_level(logging.WARNING, logger="payment_app")
     try:
         assert await static.ping()  # fine until the rotation
-        async with serving(create_app(settings, redis_credentials=provider), api_headers) as http:
+        async with kit.serve(create_app(settings, redis_credentials=provider), api_headers) as http:
             payment_id = (await _create(http, kit, payment_body)).json()["id"]
             assert (await http.get(f"/payments/{payment_id}")).headers["x-cache"] == "miss"
             assert (await http.get(f"/payments/{payment_id}")).headers["x-cache"] == "hit"
@@ -441,7 +425,7 @@ async def test_server_side_disconnect_is_replaced_without_a_failed_read(
     user = identities.redis_app_user
     provider = RotatingRedis(user, identities.redis_app_password)
     caplog.set_level(logging.WARNING, logger="payment_app")
-    async with serving(create_app(settings, redis_credentials=provider), api_headers) as http:
+    async with kit.serve(create_app(settings, redis_credentials=provider), api_headers) as http:
         payment_id = (await _create(http, kit, payment_body)).json()["id"]
         await http.get(f"/payments/{payment_id}")  # miss: populates
         for _ in range(3):
@@ -473,7 +457,7 @@ def _spy_on_clients(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 @pytest.mark.asyncio
 async def test_migration_secret_is_read_only_when_migrations_run(
-    settings: Settings, api_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    settings: Settings, kit: Any, api_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     services = _spy_on_clients(monkeypatch)
     runs: list[tuple[bool, Any]] = []
@@ -487,7 +471,7 @@ async def test_migration_secret_is_read_only_when_migrations_run(
     monkeypatch.setattr(alembic.command, "upgrade", upgrade)
     app = create_app(replace(settings, run_migrations=True))
     assert services == []  # building the app (like importing it, or settings) reads nothing
-    async with serving(app, api_headers) as http:
+    async with kit.serve(app, api_headers) as http:
         # Once each, at start: the master secret for the migration, the idempotency HMAC key.
         assert services.count("secretsmanager") == 2
         assert (await http.get("/ready")).status_code == 200
@@ -544,7 +528,7 @@ async def test_master_secret_rotation_affects_only_the_next_migration_run(
 
     running = replace(settings, db_pool_idle_seconds=1)
     try:
-        async with serving(create_app(running), api_headers) as http:
+        async with kit.serve(create_app(running), api_headers) as http:
             assert (await _create(http, kit, payment_body)).status_code == 202
             # RDS rotates the master password and the secret together.
             await pg_admin.execute(f"ALTER ROLE {master} PASSWORD '{new}'")
@@ -553,7 +537,7 @@ async def test_master_secret_rotation_affects_only_the_next_migration_run(
             again = {**payment_body, "payment_method_token": "tok_afterrotation"}
             assert (await _create(http, kit, again)).status_code == 202  # ...unaffected
             # A new start runs the migrations with the secret's current value.
-            async with serving(
+            async with kit.serve(
                 create_app(replace(settings, run_migrations=True)), api_headers
             ) as started:
                 assert (await started.get("/ready")).status_code == 200
@@ -562,7 +546,7 @@ async def test_master_secret_rotation_affects_only_the_next_migration_run(
             stale = create_app(replace(settings, run_migrations=True))
             began = asyncio.get_running_loop().time()
             with pytest.raises(migrate.MigrationError) as caught:
-                async with serving(stale, api_headers):
+                async with kit.serve(stale, api_headers):
                     pass
             assert asyncio.get_running_loop().time() - began < 5
             message = str(caught.value)
@@ -597,7 +581,7 @@ async def test_idle_service_leaves_no_database_connection(
         )
         return count
 
-    async with serving(create_app(idle), api_headers) as http:
+    async with kit.serve(create_app(idle), api_headers) as http:
         bodies = [{**payment_body, "payment_method_token": f"tok_idle{c}"} for c in "abcd"]
         responses = await asyncio.gather(*(_create(http, kit, b) for b in bodies))
         assert [r.status_code for r in responses] == [202] * 4

@@ -195,22 +195,13 @@ def _assert_unavailable(response: httpx.Response) -> None:
     assert response.headers.get("x-request-id")
 
 
-async def _serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
-            http.app = app  # type: ignore[attr-defined]
-            yield http
-
-
 @pytest_asyncio.fixture
 async def db_down(
     settings: Settings, kit: Any, api_headers: dict[str, str]
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with nothing listening on its database port."""
-    async for http in _serve(replace(settings, db_port=kit.free_port())):
-        http.headers.update(api_headers)
+    app = create_app(replace(settings, db_port=kit.free_port()))
+    async with kit.serve(app, api_headers) as http:
         yield http
 
 
@@ -229,8 +220,8 @@ async def test_503s_carry_retry_after_when_the_database_is_down(
 
 
 @pytest_asyncio.fixture
-async def short_deadline(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for http in _serve(replace(settings, request_deadline_seconds=DEADLINE)):
+async def short_deadline(settings: Settings, kit: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with kit.serve(create_app(replace(settings, request_deadline_seconds=DEADLINE))) as http:
         yield http
 
 
@@ -288,8 +279,7 @@ async def test_hung_database_answers_503_within_the_deadline(
     hung = replace(
         settings, db_host="127.0.0.1", db_port=hung_port, request_deadline_seconds=DEADLINE
     )
-    async for http in _serve(hung):
-        http.headers.update(api_headers)
+    async with kit.serve(create_app(hung), api_headers) as http:
         for request in (
             http.build_request(
                 "POST", "/payments", json=payment_body, headers={"Idempotency-Key": kit.new_key()}

@@ -15,18 +15,16 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-import pytest_asyncio
 from alembic import command
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from payment_app import db, merchants, migrate
+from payment_app import merchants, migrate
 from payment_app.config import Settings
 from payment_app.migrate import MasterCredentials
 
@@ -45,27 +43,6 @@ def _secret(api_key: str) -> str:
     match = KEY_FORMAT.fullmatch(api_key)
     assert match is not None, "the issued key does not have the documented format"
     return match.group(2)
-
-
-@pytest_asyncio.fixture
-async def owner_conn(settings: Settings, identities: Any) -> AsyncIterator[Any]:
-    """The connection the command uses: the master login, switched to the owner role."""
-    master = MasterCredentials(identities.master_user, identities.master_password)
-    conn = await merchants.connect_as_owner(settings, master)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-@pytest_asyncio.fixture
-async def app_conn(settings: Settings) -> AsyncIterator[Any]:
-    """A connection exactly as the service opens them: the application role."""
-    conn = await asyncpg.connect(**db.connect_kwargs(settings, settings.db_password))
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 # --- the functions -----------------------------------------------------------------------------

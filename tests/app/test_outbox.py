@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from payment_app import cache, db, migrate, outbox
+from payment_app import aws, cache, db, migrate, outbox
 from payment_app.config import Settings
 from payment_app.models import Payment
 from payment_app.processor import ProcessorResult, SimulatedAcquirer
@@ -34,13 +34,6 @@ from payment_app.worker.service import PaymentWorker
 pytestmark = pytest.mark.asyncio
 HERE = Path(__file__).resolve().parent
 MERCHANT_ID = "merchant_outbox"
-
-
-async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 class CountingAcquirer(SimulatedAcquirer):
@@ -72,15 +65,15 @@ async def drain_with_worker(settings: Settings, payment_ids: list[str]) -> tuple
     pool = await db.create_pool(settings)
     redis_client = cache.create_client(settings)
     acquirer = CountingAcquirer()
-    kit_sqs = _client(settings, "sqs")
-    sns = CountingSns(_client(settings, "sns"))
+    kit_sqs = aws.client(settings, "sqs")
+    sns = CountingSns(aws.client(settings, "sns"))
     worker = PaymentWorker(
         replace(settings, worker_wait_seconds=1),
         pool,
         cache.PaymentCache(redis_client, settings.cache_ttl_seconds),
         acquirer,
         sqs=kit_sqs,
-        s3=_client(settings, "s3"),
+        s3=aws.client(settings, "s3"),
         sns=sns,
     )
     try:
@@ -94,12 +87,6 @@ async def drain_with_worker(settings: Settings, payment_ids: list[str]) -> tuple
     finally:
         await pool.close()
         await redis_client.aclose()
-
-
-def _client(settings: Settings, service: str) -> Any:
-    from payment_app import aws
-
-    return aws.client(settings, service)
 
 
 # --- The relay in process ---------------------------------------------------------------------
@@ -140,7 +127,7 @@ async def test_a_hanging_queue_never_delays_or_loses_an_accepted_payment(
     async def sent_once() -> bool:
         return bool(kit.queue_depth(settings.payment_queue_url) == 1)
 
-    await until(sent_once)
+    await kit.until(sent_once)
     await asyncio.sleep(0.5)
     assert kit.queue_depth(settings.payment_queue_url) == 1
 
@@ -197,19 +184,15 @@ async def test_an_idle_relay_issues_no_query(pool: Any, settings: Settings, kit:
     relay = outbox.OutboxRelay(counting, kit.aws("sqs"), settings.payment_queue_url)
     task = asyncio.create_task(relay.run())
     try:
-        await until(lambda: _true(counting.acquired >= 1))  # the drain at start
+        await kit.until(lambda: counting.acquired >= 1)  # the drain at start
         first = counting.acquired
         await asyncio.sleep(1.5)
         assert counting.acquired == first  # nothing since: no timer, no poll
         relay.notify()
-        await until(lambda: _true(counting.acquired > first))
+        await kit.until(lambda: counting.acquired > first)
     finally:
         relay.stop()
         await asyncio.wait_for(task, 5)
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 # --- Crashes ---------------------------------------------------------------------------------
@@ -285,7 +268,7 @@ async def _crash(
         await _serving(kit, port, crashing, marker)
         first = await _post_all(port, api_key, bodies)
         if step == "during_send":
-            await until(lambda: _true(marker.exists()))
+            await kit.until(marker.exists)
             crashing.send_signal(signal.SIGKILL)
         await asyncio.to_thread(crashing.wait, 20)
     finally:

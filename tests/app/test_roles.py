@@ -32,17 +32,6 @@ MERCHANT_ID = "merchant_roles"
 OWNER_ROLE = "payment_owner"
 
 
-@pytest_asyncio.fixture
-async def app_conn(settings: Settings) -> AsyncIterator[Any]:
-    """One connection exactly as the service opens them (db.connect_kwargs, the app role)."""
-    kwargs = db.connect_kwargs(settings, settings.db_password)
-    conn = await asyncpg.connect(**kwargs)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 def _request(token: str) -> PaymentRequest:
     return PaymentRequest.model_validate(
         {

@@ -16,59 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from payment_app import aws, db
+from payment_app import db
 from payment_app.cache import PaymentCache
 from payment_app.config import Settings
-from payment_app.models import Payment
-from payment_app.processor import ProcessorResult, SimulatedAcquirer
-from payment_app.worker import PaymentWorker
 from payment_app.worker.service import ClaimHeldError
 
 pytestmark = pytest.mark.asyncio
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
-
-
-class CountingProcessor:
-    """Wraps the simulated acquirer to count calls."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.inner = SimulatedAcquirer(delay)
-        self.calls = 0
-
-    async def authorize(self, payment: Payment) -> ProcessorResult:
-        self.calls += 1
-        return await self.inner.authorize(payment)
-
-
-def make_worker(
-    settings: Settings, pool: Any, cache: PaymentCache, processor: Any
-) -> PaymentWorker:
-    return PaymentWorker(
-        settings,
-        pool,
-        cache,
-        processor,
-        sqs=aws.client(settings, "sqs"),
-        s3=aws.client(settings, "s3"),
-        sns=aws.client(settings, "sns"),
-    )
-
-
-@pytest.fixture
-def events_queue(kit: Any, settings: Settings) -> str:
-    """A fresh SQS queue subscribed to the events topic (raw delivery) for this test only."""
-    sqs, sns = kit.aws("sqs"), kit.aws("sns")
-    url = sqs.create_queue(QueueName=f"events-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(
-        TopicArn=settings.events_topic_arn,
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    return str(url)
 
 
 def read_events(
@@ -85,20 +39,6 @@ def read_events(
     return events
 
 
-async def create(api: httpx.AsyncClient, kit: Any, body: dict[str, Any]) -> str:
-    """A pending payment through the real API (conftest's `client`, authenticated), returned
-    once the outbox relay has put its message on the queue (it sends in the background)."""
-    response = await api.post("/payments", json=body, headers={"Idempotency-Key": kit.new_key()})
-    assert response.status_code == 202, response.text
-    payment_id = str(response.json()["id"])
-    pool = api.app.state.pool  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 10
-    while not (stored := await db.get_payment(pool, payment_id)) or not stored.enqueued:
-        assert time.monotonic() < deadline, "the relay did not send the payment"
-        await asyncio.sleep(0.02)
-    return payment_id
-
-
 async def test_pending_to_succeeded_with_event_and_log(
     client: httpx.AsyncClient,
     kit: Any,
@@ -109,10 +49,10 @@ async def test_pending_to_succeeded_with_event_and_log(
     payment_body: dict[str, Any],
 ) -> None:
     token = payment_body["payment_method_token"]
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     assert (await client.get(f"/payments/{payment_id}")).json()["status"] == "pending"  # cached
 
-    worker = make_worker(settings, pool, payment_cache, CountingProcessor())
+    worker = kit.worker(settings, pool, payment_cache, kit.counting_processor())
     assert await worker.run_once() == 1
 
     stored = await db.get_payment(pool, payment_id)
@@ -146,8 +86,10 @@ async def test_decline_ends_failed(
     events_queue: str,
     payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(client, kit, {**payment_body, "amount": 2051})  # ends in 51: declined
-    await make_worker(settings, pool, payment_cache, CountingProcessor()).run_once()
+    payment_id = await kit.create_payment(
+        client, {**payment_body, "amount": 2051}
+    )  # ends in 51: declined
+    await kit.worker(settings, pool, payment_cache, kit.counting_processor()).run_once()
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "failed"
     assert stored.failure_reason == "insufficient_funds"
@@ -163,9 +105,9 @@ async def test_redelivery_is_idempotent(
     events_queue: str,
     payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(client, kit, payment_body)
-    processor = CountingProcessor()
-    worker = make_worker(settings, pool, payment_cache, processor)
+    payment_id = await kit.create_payment(client, payment_body)
+    processor = kit.counting_processor()
+    worker = kit.worker(settings, pool, payment_cache, processor)
     first = await worker.process(payment_id)
     second = await worker.process(payment_id)  # e.g. the same message delivered twice
     assert first.status == second.status == "succeeded"
@@ -186,12 +128,12 @@ async def test_transient_errors_retry_then_dead_letter(
         settings, payment_queue_url=queues.url, worker_visibility_timeout=1, worker_wait_seconds=1
     )
     unavailable = {**payment_body, "payment_method_token": "tok_unavailable_acq"}
-    payment_id = await create(client, kit, unavailable)
+    payment_id = await kit.create_payment(client, unavailable)
     kit.aws("sqs").send_message(
         QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
     )
-    processor = CountingProcessor()
-    worker = make_worker(short, pool, payment_cache, processor)
+    processor = kit.counting_processor()
+    worker = kit.worker(short, pool, payment_cache, processor)
 
     deadline = time.monotonic() + 15
     while kit.queue_depth(queues.dlq_url) == 0 and time.monotonic() < deadline:
@@ -214,10 +156,10 @@ async def test_long_work_extends_visibility(
 ) -> None:
     queues = kit.make_queues(visibility_timeout=1, max_receive=5)
     short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=1)
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     sqs = kit.aws("sqs")
     sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id}))
-    worker = make_worker(short, pool, payment_cache, CountingProcessor(delay=2.5))
+    worker = kit.worker(short, pool, payment_cache, kit.counting_processor(delay=2.5))
     task = asyncio.create_task(worker.run_once())
     await asyncio.sleep(1.8)  # well past the 1 s visibility timeout
     peek = await asyncio.to_thread(
@@ -238,7 +180,7 @@ async def test_poison_message_is_not_deleted(
     sqs = kit.aws("sqs")
     sqs.send_message(QueueUrl=queues.url, MessageBody="not json")
     sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": str(uuid.uuid4())}))
-    worker = make_worker(short, pool, payment_cache, CountingProcessor())
+    worker = kit.worker(short, pool, payment_cache, kit.counting_processor())
     assert await worker.run_once() == 2
     assert kit.queue_depth(queues.url) == 2  # in flight, back after the visibility timeout
 
@@ -251,7 +193,7 @@ async def test_sigterm_finishes_in_flight_work(
     pool: Any,
     payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     child_env = {
         **os.environ,
         **env,
@@ -299,9 +241,9 @@ async def test_concurrent_process_calls_authorise_once(
     events_queue: str,
     payment_body: dict[str, Any],
 ) -> None:
-    payment_id = await create(client, kit, payment_body)
-    processor = CountingProcessor(delay=0.3)
-    worker = make_worker(settings, pool, payment_cache, processor)
+    payment_id = await kit.create_payment(client, payment_body)
+    processor = kit.counting_processor(delay=0.3)
+    worker = kit.worker(settings, pool, payment_cache, processor)
     outcomes = await asyncio.gather(
         worker.process(payment_id), worker.process(payment_id), return_exceptions=True
     )
@@ -331,13 +273,13 @@ async def test_two_workers_two_messages_authorise_once(
         worker_batch_size=1,
         worker_wait_seconds=1,
     )
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     sqs = kit.aws("sqs")
     for _ in range(2):
         sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id}))
-    processor = CountingProcessor(delay=0.5)
-    first = make_worker(short, pool, payment_cache, processor)
-    second = make_worker(short, pool, payment_cache, processor)
+    processor = kit.counting_processor(delay=0.5)
+    first = kit.worker(short, pool, payment_cache, processor)
+    second = kit.worker(short, pool, payment_cache, processor)
     assert list(await asyncio.gather(first.run_once(), second.run_once())) == [1, 1]
     assert processor.calls == 1
     # The loser's message was left for redelivery; the redelivery finds the payment terminal.
@@ -362,12 +304,12 @@ async def test_stale_claim_is_taken_over_and_a_live_one_is_not(
     payment_body: dict[str, Any],
 ) -> None:
     """A payment left `processing` by a worker that died is authorised once, by a takeover."""
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     await pg_admin.execute(
         "UPDATE payments SET status = 'processing', updated_at = now() WHERE id = $1", payment_id
     )
-    processor = CountingProcessor()
-    worker = make_worker(settings, pool, payment_cache, processor)
+    processor = kit.counting_processor()
+    worker = kit.worker(settings, pool, payment_cache, processor)
     with pytest.raises(ClaimHeldError):  # refreshed just now: its holder is alive
         await worker.process(payment_id)
     assert processor.calls == 0
@@ -399,12 +341,12 @@ async def test_slow_live_authorisation_is_not_taken_over(
     # 2 s, not 1: the heartbeat (every third) must keep refreshing on a loaded machine too.
     queues = kit.make_queues(visibility_timeout=2, max_receive=5)
     short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=2)
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     kit.aws("sqs").send_message(
         QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
     )
-    processor = CountingProcessor(delay=5.0)
-    holder = make_worker(short, pool, payment_cache, processor)
+    processor = kit.counting_processor(delay=5.0)
+    holder = kit.worker(short, pool, payment_cache, processor)
     task = asyncio.create_task(holder.run_once())
     deadline = time.monotonic() + 10
     while processor.calls == 0 and time.monotonic() < deadline:
@@ -415,7 +357,7 @@ async def test_slow_live_authorisation_is_not_taken_over(
     await asyncio.sleep(short.worker_visibility_timeout * 1.6)
     assert not task.done() and time.monotonic() - claimed_at > short.worker_visibility_timeout
     with pytest.raises(ClaimHeldError):
-        await make_worker(short, pool, payment_cache, processor).process(payment_id)
+        await kit.worker(short, pool, payment_cache, processor).process(payment_id)
     assert await task == 1
     assert processor.calls == 1
     stored = await db.get_payment(pool, payment_id)

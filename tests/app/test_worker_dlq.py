@@ -12,47 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-from payment_app import aws, db
+from payment_app import db
 from payment_app.cache import PaymentCache
 from payment_app.config import Settings
 from payment_app.logs import JsonFormatter
-from payment_app.models import Payment
-from payment_app.processor import ProcessorResult, SimulatedAcquirer
-from payment_app.worker import PaymentWorker, service
+from payment_app.worker import service
 
 pytestmark = pytest.mark.asyncio
 SERVICE_LOGGER = "payment_app.worker.service"
-
-
-class CountingProcessor:
-    """The simulated acquirer, counting calls."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.inner = SimulatedAcquirer(delay)
-        self.calls = 0
-
-    async def authorize(self, payment: Payment) -> ProcessorResult:
-        self.calls += 1
-        return await self.inner.authorize(payment)
-
-
-def make_worker(settings: Settings, pool: Any, cache: PaymentCache) -> PaymentWorker:
-    return PaymentWorker(
-        settings,
-        pool,
-        cache,
-        CountingProcessor(),
-        sqs=aws.client(settings, "sqs"),
-        s3=aws.client(settings, "s3"),
-        sns=aws.client(settings, "sns"),
-    )
-
-
-async def create(client: httpx.AsyncClient, kit: Any, body: dict[str, Any]) -> str:
-    """A pending payment through the real API."""
-    response = await client.post("/payments", json=body, headers={"Idempotency-Key": kit.new_key()})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def dead_letter(kit: Any, settings: Settings, body: str) -> None:
@@ -80,23 +47,6 @@ def events_for(kit: Any, queue_url: str, payment_id: str, wait: float = 2.0) -> 
     return found
 
 
-@pytest.fixture
-def events_queue(kit: Any, settings: Settings) -> str:
-    """A fresh queue subscribed to the events topic for this test only."""
-    sqs, sns = kit.aws("sqs"), kit.aws("sns")
-    url = sqs.create_queue(QueueName=f"events-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    sns.subscribe(
-        TopicArn=settings.events_topic_arn,
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    return str(url)
-
-
 async def test_dead_lettered_pending_payment_fails_like_a_terminal_transition(
     client: httpx.AsyncClient,
     kit: Any,
@@ -107,10 +57,10 @@ async def test_dead_lettered_pending_payment_fails_like_a_terminal_transition(
     payment_body: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     assert (await client.get(f"/payments/{payment_id}")).json()["status"] == "pending"  # cached
     dead_letter(kit, settings, json.dumps({"payment_id": payment_id}))
-    worker = make_worker(settings, pool, payment_cache)
+    worker = kit.worker(settings, pool, payment_cache)
     with caplog.at_level(logging.INFO, logger=SERVICE_LOGGER):
         assert await worker.run_dead_letters_once() == 1
 
@@ -154,11 +104,11 @@ async def test_redrive_after_retries_then_the_dead_letter_consumer_fails_it(
         worker_wait_seconds=1,
     )
     unavailable = {**payment_body, "payment_method_token": "tok_unavailable_acq"}
-    payment_id = await create(client, kit, unavailable)
+    payment_id = await kit.create_payment(client, unavailable)
     kit.aws("sqs").send_message(
         QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
     )
-    worker = make_worker(short, pool, payment_cache)
+    worker = kit.worker(short, pool, payment_cache)
     deadline = time.monotonic() + 20
     while kit.queue_depth(queues.dlq_url) == 0 and time.monotonic() < deadline:
         await worker.run_once()
@@ -183,7 +133,7 @@ async def test_live_claim_is_not_failed_until_it_goes_stale(
 ) -> None:
     """A duplicate's dead letter must not fail a payment another worker is authorising."""
     short = replace(settings, worker_visibility_timeout=2, worker_wait_seconds=1)
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     await pg_admin.execute(  # a live claim: its heartbeat keeps it fresh (here, for a minute,
         # so a slow machine does not let it go stale before the consumer looks)
         "UPDATE payments SET status = 'processing', updated_at = now() + interval '1 minute' "
@@ -191,7 +141,7 @@ async def test_live_claim_is_not_failed_until_it_goes_stale(
         payment_id,
     )
     dead_letter(kit, short, json.dumps({"payment_id": payment_id}))
-    worker = make_worker(short, pool, payment_cache)
+    worker = kit.worker(short, pool, payment_cache)
     assert await worker.run_dead_letters_once() == 1
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "processing"
@@ -221,8 +171,8 @@ async def test_late_success_is_kept_and_the_message_deleted(
     payment_body: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    payment_id = await create(client, kit, payment_body)
-    worker = make_worker(settings, pool, payment_cache)
+    payment_id = await kit.create_payment(client, payment_body)
+    worker = kit.worker(settings, pool, payment_cache)
     await worker.process(payment_id)
     assert events_for(kit, events_queue, payment_id) == ["payment.succeeded"]
     dead_letter(kit, settings, json.dumps({"payment_id": payment_id}))
@@ -250,7 +200,7 @@ async def test_unusable_dead_letters_stay_and_their_bodies_are_not_logged(
     ]
     for body in bodies:
         dead_letter(kit, settings, body)
-    worker = make_worker(settings, pool, payment_cache)
+    worker = kit.worker(settings, pool, payment_cache)
     handled = 0
     with caplog.at_level(logging.INFO, logger=SERVICE_LOGGER):
         deadline = time.monotonic() + 10
@@ -278,7 +228,7 @@ async def test_sweep_reports_stuck_payments_and_keeps_sweeping_while_any_process
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     stuck_after = 600
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     await pg_admin.execute(
         "UPDATE payments SET status = 'processing', "
         "updated_at = now() - make_interval(secs => $2) WHERE id = $1",
@@ -290,7 +240,7 @@ async def test_sweep_reports_stuck_payments_and_keeps_sweeping_while_any_process
         "AND updated_at < now() - make_interval(secs => $1)",
         float(stuck_after),
     )
-    worker = make_worker(
+    worker = kit.worker(
         replace(settings, processing_stuck_seconds=stuck_after), pool, payment_cache
     )
     assert await worker.sweep() is None  # nothing handled yet: no query
@@ -317,8 +267,8 @@ async def test_sweep_logs_info_when_nothing_is_stuck(
     payment_body: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    payment_id = await create(client, kit, payment_body)
-    worker = make_worker(replace(settings, processing_stuck_seconds=86_400), pool, payment_cache)
+    payment_id = await kit.create_payment(client, payment_body)
+    worker = kit.worker(replace(settings, processing_stuck_seconds=86_400), pool, payment_cache)
     dead_letter(kit, settings, json.dumps({"payment_id": payment_id}))
     assert await worker.run_dead_letters_once() == 1
     with caplog.at_level(logging.INFO, logger=SERVICE_LOGGER):
@@ -348,9 +298,11 @@ async def test_idle_worker_issues_no_query(
         payment_dlq_url=queues.dlq_url,
         worker_wait_seconds=1,
     )
-    payment_id = await create(client, kit, payment_body)  # the API's own pool, not the worker's
+    payment_id = await kit.create_payment(
+        client, payment_body
+    )  # the API's own pool, not the worker's
     assert pool.get_size() == 0
-    worker = make_worker(quiet, pool, payment_cache)
+    worker = kit.worker(quiet, pool, payment_cache)
     with caplog.at_level(logging.INFO, logger=SERVICE_LOGGER):
         task = asyncio.create_task(worker.run())
         try:

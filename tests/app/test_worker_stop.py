@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from payment_app import aws, db
+from payment_app import db
 from payment_app.cache import PaymentCache
 from payment_app.config import Settings
 from payment_app.models import Payment
 from payment_app.processor import ProcessorResult, SimulatedAcquirer
-from payment_app.worker import PaymentWorker, service
+from payment_app.worker import service
 
 pytestmark = pytest.mark.asyncio
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
@@ -103,13 +103,6 @@ def children() -> Iterator[list[Child]]:
         child.kill()
 
 
-async def create(client: httpx.AsyncClient, kit: Any, body: dict[str, Any]) -> str:
-    """A pending payment through the real API (its relay enqueues it on the test's queue)."""
-    response = await client.post("/payments", json=body, headers={"Idempotency-Key": kit.new_key()})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
 def visible(kit: Any, queue_url: str) -> int:
     attrs = kit.aws("sqs").get_queue_attributes(
         QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
@@ -143,7 +136,7 @@ async def test_sigterm_with_a_message_in_flight_loses_nothing(
 ) -> None:
     """The in-flight payment is finished (or its message handed back); a payment enqueued
     after the signal is not picked up and stays on the queue, visible."""
-    first = await create(client, kit, payment_body)
+    first = await kit.create_payment(client, payment_body)
     child = Child({**child_env, "SIMULATED_ACQUIRER_DELAY_MS": "1500"})
     children.append(child)
     deadline = time.monotonic() + 20
@@ -165,7 +158,9 @@ async def test_sigterm_with_a_message_in_flight_loses_nothing(
     else:  # handed back: visible again for another worker
         assert visible(kit, settings.payment_queue_url) == 1
 
-    second = await create(client, kit, {**payment_body, "payment_method_token": "tok_after_stop"})
+    second = await kit.create_payment(
+        client, {**payment_body, "payment_method_token": "tok_after_stop"}
+    )
     deadline = time.monotonic() + 5
     while visible(kit, settings.payment_queue_url) == 0 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -184,18 +179,6 @@ class SlowProcessor:
     async def authorize(self, payment: Payment) -> ProcessorResult:
         self.calls += 1
         return await self.inner.authorize(payment)
-
-
-def make_worker(settings: Settings, pool: Any, cache: PaymentCache, processor: Any) -> Any:
-    return PaymentWorker(
-        settings,
-        pool,
-        cache,
-        processor,
-        sqs=aws.client(settings, "sqs"),
-        s3=aws.client(settings, "s3"),
-        sns=aws.client(settings, "sns"),
-    )
 
 
 async def test_work_cut_off_by_the_drain_bound_is_handed_back_and_completed(
@@ -218,12 +201,12 @@ async def test_work_cut_off_by_the_drain_bound_is_handed_back_and_completed(
         worker_visibility_timeout=1,
         worker_wait_seconds=1,
     )
-    payment_id = await create(client, kit, payment_body)
+    payment_id = await kit.create_payment(client, payment_body)
     kit.aws("sqs").send_message(
         QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
     )
     slow = SlowProcessor(delay=30.0)
-    stopped = make_worker(short, pool, payment_cache, slow)
+    stopped = kit.worker(short, pool, payment_cache, slow)
     task = asyncio.create_task(stopped.run())
     deadline = time.monotonic() + 10
     while slow.calls == 0 and time.monotonic() < deadline:
@@ -236,7 +219,7 @@ async def test_work_cut_off_by_the_drain_bound_is_handed_back_and_completed(
     assert kit.queue_depth(queues.url) == 1  # handed back, not deleted
 
     fast = SlowProcessor(delay=0.0)
-    successor = make_worker(short, pool, payment_cache, fast)
+    successor = kit.worker(short, pool, payment_cache, fast)
     deadline = time.monotonic() + 15
     while kit.queue_depth(queues.url) and time.monotonic() < deadline:
         await successor.run_once()

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from payment_app import cardscan
-from payment_app.api.errors import ApiError
+from payment_app.api.errors import CARD_DATA_CODE, CARD_DATA_MESSAGE, ApiError
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,5 @@ def reject_card_data(value: Any, path: str) -> None:
     except cardscan.CardDataError as exc:
         log.warning("card data rejected", extra={"field": exc.path, "kind": exc.kind})
         raise ApiError(
-            422,
-            "card_data_rejected",
-            "card numbers and security codes must not be sent; use a payment_method_token",
-            [{"field": exc.path, "error": exc.kind}],
+            422, CARD_DATA_CODE, CARD_DATA_MESSAGE, [{"field": exc.path, "error": exc.kind}]
         ) from None

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 # Seconds a client should wait before retrying a 503: long enough for a pool or a failover blip
 # to clear, short enough that a payment is not held up noticeably.
 RETRY_AFTER_SECONDS = 2
+# The one refusal of card data, from the body scan and from the URL check in the middleware.
+CARD_DATA_CODE = "card_data_rejected"
+CARD_DATA_MESSAGE = "card numbers and security codes must not be sent; use a payment_method_token"
 # Failures of a dependency rather than of the request: the client may retry the same request.
 DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresError,

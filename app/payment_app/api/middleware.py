@@ -5,7 +5,6 @@ No bodies are logged; the path is logged redacted, the query string never.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -15,6 +14,7 @@ from urllib.parse import unquote, unquote_plus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from payment_app.api.errors import CARD_DATA_CODE, CARD_DATA_MESSAGE, error_response
 from payment_app.cardscan import contains_pan, redact
 from payment_app.logs import request_id_var
 
@@ -26,7 +26,6 @@ _VALID_REQUEST_ID = re.compile(
 )
 # Probes hit these every few seconds per task; only their failures are worth a log line.
 DEFAULT_QUIET_PATHS = ("/health", "/ready")
-CARD_DATA_MESSAGE = "card numbers and security codes must not be sent; use a payment_method_token"
 
 
 def safe_request_id(incoming: str) -> str | None:
@@ -56,18 +55,6 @@ def card_data_location(scope: Scope) -> str | None:
     if query and any(contains_pan(form) for form in _decodings(query, plus=True)):
         return "query"
     return None
-
-
-def _card_data_body(location: str) -> bytes:
-    """The API's error shape ({"error": {"code", "message", "details"}}), built here because no
-    exception handler runs outside the app.
-    """
-    error = {
-        "code": "card_data_rejected",
-        "message": CARD_DATA_MESSAGE,
-        "details": [{"field": location, "error": "card_number"}],
-    }
-    return json.dumps({"error": error}, separators=(",", ":")).encode()
 
 
 class RequestContextMiddleware:
@@ -108,8 +95,12 @@ class RequestContextMiddleware:
             if location is None:
                 await self.app(scope, receive, send_wrapper)
             else:
+                # Refused before the app runs (the body is never read, no route sees the URL),
+                # so no exception handler would: the response is the handlers' own shape.
                 log.warning("card data rejected", extra={"location": location})
-                await _refuse(send_wrapper, _card_data_body(location))
+                details = [{"field": location, "error": "card_number"}]
+                refusal = error_response(422, CARD_DATA_CODE, CARD_DATA_MESSAGE, details)
+                await refusal(scope, receive, send_wrapper)
         finally:
             path = scope.get("path", "")
             if path not in self.quiet_paths or status >= 400:
@@ -123,18 +114,3 @@ class RequestContextMiddleware:
                     },
                 )
             request_id_var.reset(token)
-
-
-async def _refuse(send: Send, body: bytes) -> None:
-    """A 422 before the app runs: the body is never read, the URL never reaches a route."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 422,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -13,6 +13,7 @@ master user, who is not a superuser: only CREATEROLE, CREATEDB and the database'
 
 from __future__ import annotations
 
+from alembic import context, op
 from sqlalchemy import Connection, text
 
 OWNER_ROLE = "payment_owner"
@@ -91,3 +92,14 @@ def bootstrap(connection: Connection, app_role: str) -> None:
 def become_owner(connection: Connection) -> None:
     """Run the rest of the transaction as the owner role, so new objects belong to it."""
     connection.execute(text(f"SET LOCAL ROLE {OWNER_ROLE}"))
+
+
+def quoted_app_role() -> str:
+    """Inside a revision: the application role's name (DB_USER, handed over by env.py, never
+    a name written in a revision), quoted by the server (quote_ident) for use in DDL.
+    """
+    role = context.config.attributes.get("app_role")
+    if not isinstance(role, str) or not role:
+        raise RuntimeError("the application role (DB_USER) was not passed to the migration")
+    quoted = op.get_bind().execute(text("SELECT quote_ident(:role)"), {"role": role})
+    return str(quoted.scalar_one())

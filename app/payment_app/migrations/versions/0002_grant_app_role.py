@@ -14,8 +14,9 @@ adds a column the service writes must grant it too.
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from payment_app.migrations.roles import quoted_app_role
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -42,18 +43,9 @@ UPDATE_COLUMNS = (
 )
 
 
-def _app_role() -> str:
-    """The application role's name, quoted by the server (quote_ident) for use in DDL."""
-    role = context.config.attributes.get("app_role")
-    if not isinstance(role, str) or not role:
-        raise RuntimeError("the application role (DB_USER) was not passed to the migration")
-    quoted = op.get_bind().execute(sa.text("SELECT quote_ident(:role)"), {"role": role})
-    return str(quoted.scalar_one())
-
-
 def upgrade() -> None:
     """Schema usage, read access, and writes to the listed columns only."""
-    role = _app_role()
+    role = quoted_app_role()
     op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
     op.execute(f"GRANT SELECT ON TABLE payments TO {role}")
     op.execute(f"GRANT INSERT ({', '.join(INSERT_COLUMNS)}) ON TABLE payments TO {role}")
@@ -62,6 +54,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Take back what upgrade() granted (REVOKE on the table also revokes column grants)."""
-    role = _app_role()
+    role = quoted_app_role()
     op.execute(f"REVOKE ALL ON TABLE payments FROM {role}")
     op.execute(f"REVOKE USAGE ON SCHEMA public FROM {role}")

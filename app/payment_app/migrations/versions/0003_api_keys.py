@@ -15,7 +15,9 @@ but never mint, revive or revoke one. USAGE on the schema was granted by 0002.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from payment_app.migrations.roles import quoted_app_role
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -23,15 +25,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SELECT_COLUMNS = ("key_id", "merchant_id", "secret_sha256", "revoked_at")
-
-
-def _app_role() -> str:
-    """The application role's name, quoted by the server (quote_ident) for use in DDL."""
-    role = context.config.attributes.get("app_role")
-    if not isinstance(role, str) or not role:
-        raise RuntimeError("the application role (DB_USER) was not passed to the migration")
-    quoted = op.get_bind().execute(sa.text("SELECT quote_ident(:role)"), {"role": role})
-    return str(quoted.scalar_one())
 
 
 def upgrade() -> None:
@@ -53,7 +46,7 @@ def upgrade() -> None:
         sa.CheckConstraint("octet_length(secret_sha256) = 32", name="ck_api_keys_secret_sha256"),
     )
     op.create_index("ix_api_keys_merchant", "api_keys", ["merchant_id", "created_at"])
-    role = _app_role()
+    role = quoted_app_role()
     op.execute(f"GRANT SELECT ({', '.join(SELECT_COLUMNS)}) ON TABLE api_keys TO {role}")
 
 

@@ -21,7 +21,9 @@ Create Date: 2026-12-02
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from payment_app.migrations.roles import quoted_app_role
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -29,18 +31,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _app_role() -> str:
-    """The application role's name, quoted by the server (quote_ident) for use in DDL."""
-    role = context.config.attributes.get("app_role")
-    if not isinstance(role, str) or not role:
-        raise RuntimeError("the application role (DB_USER) was not passed to the migration")
-    quoted = op.get_bind().execute(sa.text("SELECT quote_ident(:role)"), {"role": role})
-    return str(quoted.scalar_one())
-
-
 def upgrade() -> None:
     """The outbox table with its grants; the digest column replacing the raw key."""
-    role = _app_role()
+    role = quoted_app_role()
     op.create_table(
         "payment_outbox",
         sa.Column(
@@ -91,7 +84,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Back to raw keys (the digests cannot be reversed: old rows get their id as key)."""
-    role = _app_role()
+    role = quoted_app_role()
     op.drop_index("ix_payments_processing_updated", table_name="payments")
     op.drop_constraint("uq_payments_merchant_idempotency", "payments")
     op.add_column("payments", sa.Column("idempotency_key", sa.Text(), nullable=True))
