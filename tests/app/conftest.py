@@ -842,6 +842,26 @@ class Kit:
             sns=aws_client(settings, "sns"),
         )
 
+    def on_fresh_queues(
+        self, settings: Settings, visibility_timeout: int, max_receive: int, **overrides: Any
+    ) -> tuple[Settings, Queues]:
+        """New queues with their own DLQ, and settings pointing at both with the worker's
+        visibility timeout equal to the queue's (plus `overrides`)."""
+        queues = self.make_queues(visibility_timeout, max_receive)
+        moved = replace(
+            settings,
+            payment_queue_url=queues.url,
+            payment_dlq_url=queues.dlq_url,
+            worker_visibility_timeout=visibility_timeout,
+            **overrides,
+        )
+        return moved, queues
+
+    def enqueue(self, queue_url: str, payment_id: str) -> None:
+        """A payment's message, as the outbox relay sends it (e.g. a duplicate delivery)."""
+        body = json.dumps({"payment_id": payment_id})
+        self.aws("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
+
     @staticmethod
     @contextlib.contextmanager
     def captured_logs(card_filter: bool, level: int = logging.DEBUG) -> Iterator[io.StringIO]:

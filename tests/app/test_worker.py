@@ -123,15 +123,10 @@ async def test_transient_errors_retry_then_dead_letter(
     payment_cache: PaymentCache,
     payment_body: dict[str, Any],
 ) -> None:
-    queues = kit.make_queues(visibility_timeout=1, max_receive=2)
-    short = replace(
-        settings, payment_queue_url=queues.url, worker_visibility_timeout=1, worker_wait_seconds=1
-    )
+    short, queues = kit.on_fresh_queues(settings, 1, 2, worker_wait_seconds=1)
     unavailable = {**payment_body, "payment_method_token": "tok_unavailable_acq"}
     payment_id = await kit.create_payment(client, unavailable)
-    kit.aws("sqs").send_message(
-        QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
-    )
+    kit.enqueue(queues.url, payment_id)
     processor = kit.counting_processor()
     worker = kit.worker(short, pool, payment_cache, processor)
 
@@ -154,11 +149,10 @@ async def test_long_work_extends_visibility(
     payment_cache: PaymentCache,
     payment_body: dict[str, Any],
 ) -> None:
-    queues = kit.make_queues(visibility_timeout=1, max_receive=5)
-    short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=1)
+    short, queues = kit.on_fresh_queues(settings, 1, 5)
     payment_id = await kit.create_payment(client, payment_body)
     sqs = kit.aws("sqs")
-    sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id}))
+    kit.enqueue(queues.url, payment_id)
     worker = kit.worker(short, pool, payment_cache, kit.counting_processor(delay=2.5))
     task = asyncio.create_task(worker.run_once())
     await asyncio.sleep(1.8)  # well past the 1 s visibility timeout
@@ -265,18 +259,10 @@ async def test_two_workers_two_messages_authorise_once(
 ) -> None:
     """The outbox relay can send one payment twice: two workers, one authorisation."""
     # 2 s: a claim must not go stale while the winner authorises, even on a loaded machine.
-    queues = kit.make_queues(visibility_timeout=2, max_receive=5)
-    short = replace(
-        settings,
-        payment_queue_url=queues.url,
-        worker_visibility_timeout=2,
-        worker_batch_size=1,
-        worker_wait_seconds=1,
-    )
+    short, queues = kit.on_fresh_queues(settings, 2, 5, worker_batch_size=1, worker_wait_seconds=1)
     payment_id = await kit.create_payment(client, payment_body)
-    sqs = kit.aws("sqs")
     for _ in range(2):
-        sqs.send_message(QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id}))
+        kit.enqueue(queues.url, payment_id)
     processor = kit.counting_processor(delay=0.5)
     first = kit.worker(short, pool, payment_cache, processor)
     second = kit.worker(short, pool, payment_cache, processor)
@@ -339,12 +325,9 @@ async def test_slow_live_authorisation_is_not_taken_over(
     """The heartbeat refreshes the claim, so an authorisation longer than the visibility
     timeout is still recognised as live by a second worker."""
     # 2 s, not 1: the heartbeat (every third) must keep refreshing on a loaded machine too.
-    queues = kit.make_queues(visibility_timeout=2, max_receive=5)
-    short = replace(settings, payment_queue_url=queues.url, worker_visibility_timeout=2)
+    short, queues = kit.on_fresh_queues(settings, 2, 5)
     payment_id = await kit.create_payment(client, payment_body)
-    kit.aws("sqs").send_message(
-        QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
-    )
+    kit.enqueue(queues.url, payment_id)
     processor = kit.counting_processor(delay=5.0)
     holder = kit.worker(short, pool, payment_cache, processor)
     task = asyncio.create_task(holder.run_once())

@@ -95,19 +95,10 @@ async def test_redrive_after_retries_then_the_dead_letter_consumer_fails_it(
     payment_body: dict[str, Any],
 ) -> None:
     """End to end: an acquirer that stays unavailable, the redrive policy, then `failed`."""
-    queues = kit.make_queues(visibility_timeout=1, max_receive=2)
-    short = replace(
-        settings,
-        payment_queue_url=queues.url,
-        payment_dlq_url=queues.dlq_url,
-        worker_visibility_timeout=1,
-        worker_wait_seconds=1,
-    )
+    short, queues = kit.on_fresh_queues(settings, 1, 2, worker_wait_seconds=1)
     unavailable = {**payment_body, "payment_method_token": "tok_unavailable_acq"}
     payment_id = await kit.create_payment(client, unavailable)
-    kit.aws("sqs").send_message(
-        QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
-    )
+    kit.enqueue(queues.url, payment_id)
     worker = kit.worker(short, pool, payment_cache)
     deadline = time.monotonic() + 20
     while kit.queue_depth(queues.dlq_url) == 0 and time.monotonic() < deadline:
@@ -310,9 +301,7 @@ async def test_idle_worker_issues_no_query(
             assert pool.get_size() == 0
             assert not [line for line in json_lines(caplog) if "stuck_payments" in line]
 
-            kit.aws("sqs").send_message(
-                QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
-            )
+            kit.enqueue(queues.url, payment_id)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and not [
                 line for line in json_lines(caplog) if "stuck_payments" in line

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -193,18 +192,9 @@ async def test_work_cut_off_by_the_drain_bound_is_handed_back_and_completed(
     """An authorisation longer than the drain bound is cancelled; its message comes back once
     the claim is stale, and the next worker takes it over and completes the payment."""
     monkeypatch.setattr(service, "STOP_DRAIN_SECONDS", 0.3)
-    queues = kit.make_queues(visibility_timeout=1, max_receive=5)
-    short = replace(
-        settings,
-        payment_queue_url=queues.url,
-        payment_dlq_url=queues.dlq_url,
-        worker_visibility_timeout=1,
-        worker_wait_seconds=1,
-    )
+    short, queues = kit.on_fresh_queues(settings, 1, 5, worker_wait_seconds=1)
     payment_id = await kit.create_payment(client, payment_body)
-    kit.aws("sqs").send_message(
-        QueueUrl=queues.url, MessageBody=json.dumps({"payment_id": payment_id})
-    )
+    kit.enqueue(queues.url, payment_id)
     slow = SlowProcessor(delay=30.0)
     stopped = kit.worker(short, pool, payment_cache, slow)
     task = asyncio.create_task(stopped.run())
