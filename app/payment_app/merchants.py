@@ -50,10 +50,16 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from payment_app import db
 from payment_app.config import ConfigError, Settings, load_settings
-from payment_app.db import ssl_context
 from payment_app.logs import configure_logging
-from payment_app.migrate import MasterCredentials, MigrationError, fetch_master_credentials
+from payment_app.migrate import (
+    MasterCredentials,
+    MigrationError,
+    fetch_master_credentials,
+    login_refused,
+    stale_master_error,
+)
 from payment_app.migrations.roles import OWNER_ROLE
 
 log = logging.getLogger(__name__)
@@ -174,33 +180,19 @@ async def revoke_key(conn: asyncpg.Connection, key_id: str) -> bool:
     return True
 
 
-def _login_refused(exc: asyncpg.PostgresError) -> bool:
-    """28P01 invalid_password / 28000 invalid_authorization_specification."""
-    code = getattr(exc, "sqlstate", None)
-    return isinstance(code, str) and code.startswith("28")
-
-
 async def connect_as_owner(settings: Settings, master: MasterCredentials) -> asyncpg.Connection:
     """One connection as the master user, switched to the owner role for the whole session."""
+    kwargs = db.connect_kwargs(settings, master.password) | {
+        "user": master.username,
+        "timeout": 10,
+        "server_settings": {"application_name": f"payment-merchants-{settings.environment}"},
+    }
     try:
-        conn = await asyncpg.connect(
-            host=settings.db_host,
-            port=settings.db_port,
-            database=settings.db_name,
-            user=master.username,
-            password=master.password,
-            ssl=ssl_context(settings),
-            timeout=10,
-            server_settings={"application_name": f"payment-merchants-{settings.environment}"},
-        )
+        conn = await asyncpg.connect(**kwargs)
     except asyncpg.PostgresError as exc:
-        if not _login_refused(exc):
+        if not login_refused(getattr(exc, "sqlstate", None)):
             raise
-        raise MerchantsError(
-            f"the database refused the master login {master.username!r} from "
-            f"DB_MIGRATION_SECRET_ARN ({settings.db_migration_secret_arn}): the secret is stale "
-            "or wrong (RDS rotates it every 7 days; a new run reads the current value)"
-        ) from None
+        raise stale_master_error(settings, master) from None
     try:
         await conn.execute(f"SET ROLE {OWNER_ROLE}")
     except BaseException:

@@ -41,6 +41,22 @@ class MasterCredentials:
     password: str = field(repr=False)
 
 
+def login_refused(sqlstate: object) -> bool:
+    """SQLSTATE 28P01 invalid_password / 28000 invalid_authorization_specification."""
+    return isinstance(sqlstate, str) and sqlstate.startswith("28")
+
+
+def stale_master_error(settings: Settings, master: MasterCredentials) -> MigrationError:
+    """The database refused the master login: what to tell the operator (both the migrations
+    and the merchants command log in with it).
+    """
+    return MigrationError(
+        f"the database refused the master login {master.username!r} from "
+        f"DB_MIGRATION_SECRET_ARN ({settings.db_migration_secret_arn}): the secret is stale "
+        "or wrong (RDS rotates it every 7 days; a new run reads the current value)"
+    )
+
+
 def fetch_master_credentials(settings: Settings) -> MasterCredentials:
     """Read the master secret (SecretString JSON with username and password) now (blocking)."""
     arn = settings.db_migration_secret_arn

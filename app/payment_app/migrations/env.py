@@ -19,14 +19,14 @@ from payment_app.db import ssl_context
 from payment_app.migrate import (
     MASTER_ATTRIBUTE,
     MasterCredentials,
-    MigrationError,
     fetch_master_credentials,
+    login_refused,
+    stale_master_error,
 )
 from payment_app.migrations import roles
 
 # Arbitrary constant shared by every task; serialises concurrent `upgrade` runs.
 MIGRATION_LOCK_ID = 7_262_001
-APP_ROLE_ATTRIBUTE = "app_role"  # read by revisions that grant to the application role
 
 
 def _settings() -> Settings:
@@ -46,17 +46,11 @@ def _run(connection: Connection, app_role: str) -> None:
     connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     roles.bootstrap(connection, app_role)
     roles.become_owner(connection)
-    context.config.attributes[APP_ROLE_ATTRIBUTE] = app_role
+    context.config.attributes[roles.APP_ROLE_ATTRIBUTE] = app_role
     context.configure(connection=connection, transaction_per_migration=False)
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
-
-
-def _login_refused(exc: DBAPIError) -> bool:
-    """28P01 invalid_password / 28000 invalid_authorization_specification."""
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return isinstance(code, str) and code.startswith("28")
 
 
 async def _run_online(settings: Settings, master: MasterCredentials) -> None:
@@ -73,13 +67,10 @@ async def _run_online(settings: Settings, master: MasterCredentials) -> None:
         async with engine.connect() as connection:
             await connection.run_sync(_run, settings.db_user)
     except DBAPIError as exc:
-        if not _login_refused(exc):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if not login_refused(code):
             raise
-        raise MigrationError(
-            f"the database refused the master login {master.username!r} from "
-            f"DB_MIGRATION_SECRET_ARN ({settings.db_migration_secret_arn}): the secret is stale "
-            "or wrong (RDS rotates it every 7 days; a new run reads the current value)"
-        ) from None
+        raise stale_master_error(settings, master) from None
     finally:
         await engine.dispose()
 

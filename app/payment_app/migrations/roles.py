@@ -17,6 +17,8 @@ from alembic import context, op
 from sqlalchemy import Connection, text
 
 OWNER_ROLE = "payment_owner"
+# Where env.py hands the application role (DB_USER) to the revisions that grant to it.
+APP_ROLE_ATTRIBUTE = "app_role"
 # A transaction-local setting carries the application role's name into the DO block below (a
 # DO block takes no bind parameters), where format('%I') quotes it.
 _APP_ROLE_SETTING = "payment_migrate.app_role"
@@ -98,7 +100,7 @@ def quoted_app_role() -> str:
     """Inside a revision: the application role's name (DB_USER, handed over by env.py, never
     a name written in a revision), quoted by the server (quote_ident) for use in DDL.
     """
-    role = context.config.attributes.get("app_role")
+    role = context.config.attributes.get(APP_ROLE_ATTRIBUTE)
     if not isinstance(role, str) or not role:
         raise RuntimeError("the application role (DB_USER) was not passed to the migration")
     quoted = op.get_bind().execute(text("SELECT quote_ident(:role)"), {"role": role})
