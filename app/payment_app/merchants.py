@@ -61,6 +61,7 @@ from payment_app.migrate import (
     stale_master_error,
 )
 from payment_app.migrations.roles import OWNER_ROLE
+from payment_app.models import MERCHANT_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ KEY_PREFIX = "pk_"
 KEY_ID_BYTES = 8  # 16 hex characters
 SECRET_BYTES = 32  # 256 bits; token_urlsafe encodes them in 43 characters
 LABEL_MAX_CHARS = 200
-MERCHANT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")  # the table's CHECK, checked here first
+MERCHANT_ID = re.compile(MERCHANT_ID_PATTERN)  # the table's CHECK, checked here first
 KEY_ID = re.compile(r"^[0-9a-f]{16}$")
 # The whole presented key; fullmatch, so nothing may precede or follow it.
 _API_KEY = re.compile(r"pk_([0-9a-f]{16})_([A-Za-z0-9_\-]{43})")
