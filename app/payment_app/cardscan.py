@@ -29,13 +29,15 @@ _UUID = re.compile(
     r"|[0-9a-fA-F]{20,})(?![^\W_])"
 )
 _HEX_LETTER = re.compile(r"[a-fA-F]")
-# ISO 8601 / RFC 3339 timestamps as databases and loggers write them, e.g.
+# ISO 8601 / RFC 3339 date-times as databases and loggers write them, e.g.
 # "2026-12-02 14:41:24.953405+00:00": microseconds join 16-22 digits with ':', '.', '+' and ' '.
+# Only a whole date-time is exempt: a bare time ("00:00:06") or date is a few digits that a PAN
+# split by colons or dashes can spell, so exempting those would hide card numbers.
 _TIME = (
     r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:[.,]\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?"
 )
 _DATE = r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-_TIMESTAMP = re.compile(rf"(?<!\d)(?:{_DATE}(?:[T ]{_TIME})?|{_TIME})(?!\d)")
+_TIMESTAMP = re.compile(rf"(?<!\d){_DATE}[T ]{_TIME}(?!\d)")
 _CVV_NAMES = frozenset(
     {
         "cvv",
@@ -179,9 +181,9 @@ def _identifier_spans(norm: str) -> list[tuple[int, int]]:
     """Spans of identifier tokens (canonical UUIDs, 20+ hex digits) holding a hex letter, and
     of timestamps, sorted: none of them is a spelling of a card number.
 
-    Timestamps: a time with microseconds and its offset ("14:41:24.953405+00:00") is 16
-    digits, so every stored or logged timestamp would be a candidate; a valid date and time
-    with their fixed 2-digit fields is not how anyone writes a card number.
+    Timestamps: a date-time with microseconds and its offset ("2026-12-02 14:41:24.953405+00:00")
+    is 24 digits, so every stored or logged timestamp would be a candidate; a valid date and
+    time with their fixed 2-digit fields and separators is not how anyone writes a card number.
 
     Random UUIDs, digests and references (the processor's 24-hex ones) often hold 13+ digits
     between their letters (the canonical UUID also joins its groups with hyphens): without

@@ -9,7 +9,7 @@ import unicodedata
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from payment_app.cardscan import (
     IIN_RANGES,
@@ -116,13 +116,23 @@ def disguised(draw: st.DrawFn, pan: str) -> str:
     return " ".join(words_before) + glue + text + glue + " ".join(words_after)
 
 
-def normalised_digit_runs(text: str) -> list[str]:
-    """Independent of the scanner: NFKC, Unicode digits to ASCII, then the digits of every
-    letter-free stretch (separators dropped), where a hidden PAN would still show."""
-    norm = "".join(
+# The scanner's one documented exemption, written independently and broader: a whole ISO
+# date-time ("2026-12-02 14:41:24") is a timestamp, not a spelling of a card number.
+DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d")
+
+
+def normalised(text: str) -> str:
+    """NFKC with every Unicode digit made ASCII, independent of the scanner."""
+    return "".join(
         str(unicodedata.decimal(c)) if unicodedata.category(c) == "Nd" else c
         for c in unicodedata.normalize("NFKC", text)
     )
+
+
+def normalised_digit_runs(text: str) -> list[str]:
+    """Independent of the scanner: NFKC, Unicode digits to ASCII, then the digits of every
+    letter-free stretch (separators dropped), where a hidden PAN would still show."""
+    norm = normalised(text)
     return [re.sub(r"[^0-9]", "", part) for part in re.split(r"[^\W\d_]+", norm)]
 
 
@@ -135,6 +145,7 @@ def test_every_disguise_of_a_pan_is_refused_and_redacted(data: st.DataObject) ->
     pan = data.draw(pans())
     assert is_pan(pan)
     text = data.draw(disguised(pan))
+    assume(not DATE_TIME.search(normalised(text)))  # the exemption, tested on its own below
 
     with pytest.raises(CardDataError) as value_error:
         scan({"description": text})
@@ -186,6 +197,8 @@ def test_pan_inside_a_long_digit_run_is_found(pan: str, filler: str) -> None:
         "3530111333300000",  # JCB
         "36227206271667",  # Diners, 14 digits
         "6200000000000005",  # UnionPay
+        " 4000000 00:00:06 ",  # colons that spell a time: only a whole date-time is exempt
+        "4000-01-01 00002",  # dashes that spell a date
     ],
 )
 def test_detects_pans(text: str) -> None:
@@ -242,6 +255,15 @@ def test_identifier_tokens_are_not_card_numbers() -> None:
     assert not contains_pan("sim_0b8474870861349870701731")
     assert contains_pan("41111111-1111-1111-1111-111111111111")  # no letter: scanned
     assert contains_pan("x4111111111111111y")
+
+
+def test_only_a_whole_date_time_is_exempt() -> None:
+    """A logged or stored timestamp is 14-24 digits: its date and time together are exempt;
+    either alone is not, so a PAN split to look like one is still found."""
+    assert not contains_pan("2026-12-02 14:41:24.953405+00:00")
+    assert not contains_pan("2026-12-02T14:41:24.953Z 4111")
+    assert contains_pan("4111111111 11:11:11")  # a time after the digits: still a PAN
+    assert contains_pan("2026-13-02 4111111111111111")  # month 13: not a date, and a PAN
 
 
 def test_random_uuids_and_everyday_text_are_not_card_numbers() -> None:
