@@ -67,7 +67,8 @@ bench-app: services $(BIN)/activate
 	$(BIN)/python scripts/bench_app.py
 
 ## snapshots: regenerate every generated artifact after a deliberate change (environment
-## snapshots, docs/configuration.md, the architecture diagram, the API's docs/openapi.json);
+## snapshots, docs/configuration.md, the architecture diagram, docs/cost.md's estimate, the API's
+## docs/openapi.json);
 ## read the diff before committing
 snapshots: $(BIN)/activate
 	@# Validate every environment first: a config error must not let syrupy drop snapshots.
@@ -75,6 +76,7 @@ snapshots: $(BIN)/activate
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/environments/test_matrix.py tests/account/test_graph.py --snapshot-update
 	$(BIN)/python -m offline config-docs
 	$(BIN)/python -m offline diagram
+	$(BIN)/python -m offline cost --docs
 	PYTHONPATH=app $(BIN)/python -m payment_app.api.openapi --write docs/openapi.json
 
 config-docs: $(BIN)/activate

@@ -12,8 +12,10 @@ import json
 
 import pytest
 
+from config import known_environments
 from offline import cost, cost_prices, cost_rules
 from offline.cost_prices import UnpricedError
+from offline.recorder import ROOT
 from resource_graph import Graph, Resource
 from tests.conftest import Graphs
 from tests.guardrails.synth import graph, res
@@ -334,3 +336,41 @@ def test_prod_costs_at_least_dev(graphs: Graphs) -> None:
     prod = cost.estimate(graphs.environment("prod"), TABLE)
     assert prod.idle >= dev.idle
     assert prod.max >= dev.max
+
+
+def test_the_docs_estimate_is_the_committed_environments_estimate(graphs: Graphs) -> None:
+    """docs/cost.md's figures are regenerated, never typed: stale ones fail here."""
+    estimates = [cost.estimate(graphs.environment(env), TABLE) for env in known_environments(ROOT)]
+    document = cost.DOC.read_text()
+    assert cost.with_section(document, cost.markdown_section(estimates, TABLE)) == document, (
+        "docs/cost.md's estimate is stale: run `python -m offline cost --docs` (or make snapshots)"
+    )
+
+
+def test_the_markdown_section_shows_each_total_and_every_concern() -> None:
+    est = cost.estimate(mixed_graph(), TABLE)
+    section = cost.markdown_section([est], TABLE)
+    assert f"| {est.env} | {est.idle:,.2f} | {est.max:,.2f} |" in section
+    summary = next(line for line in section if line.startswith(f"- **{est.env}**"))
+    for name, (idle, high) in est.concerns().items():
+        assert f"{name} {idle:,.2f} ({high:,.2f})" in summary
+    assert TABLE.as_of in section[0]
+
+
+def test_the_section_replaces_only_the_text_between_its_markers() -> None:
+    document = f"# Cost\nintro\n{cost.DOC_BEGIN}\nold figures\n{cost.DOC_END}\nafter\n"
+    assert cost.with_section(document, ["new", "lines"]) == (
+        f"# Cost\nintro\n{cost.DOC_BEGIN}\nnew\nlines\n{cost.DOC_END}\nafter\n"
+    )
+    with pytest.raises(ValueError, match="lacks the lines"):
+        cost.with_section("# Cost\nno markers\n", ["x"])
+
+
+@pytest.mark.parametrize(
+    "argv", [["--docs", "--env", "dev"], ["--check"], ["--docs", "--format", "json"]]
+)
+def test_docs_flags_that_do_not_fit_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cost.run_cli(argv) == cost.EXIT_BAD_INPUT
+    assert "--docs covers every environment" in capsys.readouterr().err
