@@ -225,10 +225,13 @@ async def database_findings(pg_admin: Any, pans_sent: set[str], at_least: int) -
     findings: list[str] = []
     rows = 0
     for table in tables:
-        query = f'SELECT row_to_json(t)::text AS j FROM public."{table}" t'
-        for row in await pg_admin.fetch(query):
+        # Each column as its own type, not the row as JSON text: a bytea (the idempotency key's
+        # HMAC) would read as "\\x" + hex there, and the "x" glued to the hex defeats the
+        # scanner's identifier exemption, so one random digest in about 190 looked like a PAN.
+        # Bytes are still decoded and scanned by texts_of, so a PAN stored as bytes is found.
+        for row in await pg_admin.fetch(f'SELECT * FROM public."{table}"'):
             rows += 1
-            findings += find_pans(f"table {table}", row["j"], pans_sent)
+            findings += find_pans(f"table {table}", dict(row), pans_sent)
     assert rows >= at_least
     return findings
 

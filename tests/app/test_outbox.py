@@ -266,10 +266,13 @@ async def _crash(
     crashing = _start_api(child_env, port, step, marker)
     try:
         await _serving(kit, port, crashing, marker)
-        first = await _post_all(port, api_key, bodies)
+        posting = asyncio.ensure_future(_post_all(port, api_key, bodies))
         if step == "during_send":
+            # The wedged process answers nothing more: kill it while clients still wait, as a
+            # crash would, instead of letting their requests time out first.
             await kit.until(marker.exists)
             crashing.send_signal(signal.SIGKILL)
+        first = await posting
         await asyncio.to_thread(crashing.wait, 20)
     finally:
         kit.stop(crashing, signal.SIGKILL)
