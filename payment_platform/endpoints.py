@@ -40,13 +40,23 @@ SERVICES: dict[str, str] = {
 # it). Each policy allows the service's actions only when the caller and the resource are both in
 # this account: aws:PrincipalAccount and aws:ResourceAccount. Both are global keys, evaluated in
 # endpoint policies ("Control access to VPC endpoints using endpoint policies", AWS PrivateLink
-# guide); AWS's data-perimeter endpoint policy for ECR (aws-samples/data-perimeter-policy-
-# examples, ecr.api_endpoint_policy.json) conditions "*" on the resource owner and the caller the
-# same way. A service whose requests lack aws:ResourceAccount would list only PrincipalAccount
-# below: none of these does. The S3 gateway endpoint differs (see network.s3_endpoint_policy).
+# guide). The IAM guide ("AWS global condition context keys") has aws:PrincipalAccount "always
+# included in the request context" and aws:ResourceAccount "for most service actions", listing
+# the exceptions: EBS, some EC2 copy/create actions, EventBridge, two WorkSpaces actions; none of
+# ECR, Logs, Secrets Manager, SQS or SNS. AWS's data-perimeter endpoint policy for ECR
+# (aws-samples/data-perimeter-policy-examples, ecr.api_endpoint_policy.json) conditions "*" the
+# same way on the organisation keys (aws:PrincipalOrgID, aws:ResourceOrgID). A service whose
+# requests lack aws:ResourceAccount would list only PrincipalAccount below: none of these does.
+# The S3 gateway endpoint differs (see network.s3_endpoint_policy).
 ACCOUNT_KEYS: dict[str, tuple[str, ...]] = {
     service: ("aws:PrincipalAccount", "aws:ResourceAccount") for service in SERVICES
 }
+# NOTE: ecr:GetAuthorizationToken names no resource (the token is for the caller's own
+# registry), so no AWS page says what aws:ResourceAccount holds for it, and if the key were
+# absent the image pull would be denied and no task would start. A second statement allows
+# just these resource-less actions to this account's callers: it grants nothing a token does not
+# already need (every pull is still checked by the first statement and the execution role).
+CALLER_ONLY_ACTIONS: dict[str, tuple[str, ...]] = {"ecr.api": ("ecr:GetAuthorizationToken",)}
 # The IAM service prefix of each endpoint's actions (ECR's two endpoints share `ecr`).
 ACTION_PREFIX: dict[str, str] = {service: service.split(".")[0] for service in SERVICES}
 
@@ -98,16 +108,28 @@ def build(profile: Profile, network: NetworkOutputs, security: SecurityOutputs) 
 
 
 def endpoint_policy(service: str, account: pulumi.Input[str]) -> pulumi.Output[str]:
-    """The service's actions, only by this account's principals on this account's resources."""
-    return policy_document(
-        [
+    """The service's actions, only by this account's principals on this account's resources
+    (and its resource-less actions, `CALLER_ONLY_ACTIONS`, by this account's principals).
+    """
+    statements: list[dict[str, object]] = [
+        {
+            "Sid": "ThisAccountOnly",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": f"{ACTION_PREFIX[service]}:*",
+            "Resource": "*",
+            "Condition": {"StringEquals": dict.fromkeys(ACCOUNT_KEYS[service], account)},
+        }
+    ]
+    if service in CALLER_ONLY_ACTIONS:
+        statements.append(
             {
-                "Sid": "ThisAccountOnly",
+                "Sid": "ThisAccountCallersResourcelessActions",
                 "Effect": "Allow",
                 "Principal": "*",
-                "Action": f"{ACTION_PREFIX[service]}:*",
+                "Action": list(CALLER_ONLY_ACTIONS[service]),
                 "Resource": "*",
-                "Condition": {"StringEquals": dict.fromkeys(ACCOUNT_KEYS[service], account)},
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": account}},
             }
-        ]
-    )
+        )
+    return policy_document(statements)

@@ -65,7 +65,7 @@ def test_every_interface_endpoint_admits_only_this_account(built):
     _, graph, _ = built
     for endpoint in graph.of_type(ENDPOINT):
         service = endpoint.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1.")
-        (statement,) = endpoint.policy()["Statement"]
+        statement, *caller_only = endpoint.policy()["Statement"]
         assert statement["Effect"] == "Allow"
         # The service's own actions only, by this account's callers, on this account's
         # resources wherever the service puts the resource's account in the request.
@@ -73,6 +73,12 @@ def test_every_interface_endpoint_admits_only_this_account(built):
         condition = statement["Condition"]["StringEquals"]
         assert condition["aws:PrincipalAccount"] == ACCOUNT_ID, service
         assert condition == dict.fromkeys(endpoints.ACCOUNT_KEYS[service], ACCOUNT_ID), service
+        # Resource-less actions (the ECR token) only: named one by one, this account's callers.
+        wanted = endpoints.CALLER_ONLY_ACTIONS.get(service)
+        assert [s["Action"] for s in caller_only] == ([list(wanted)] if wanted else []), service
+        for extra in caller_only:
+            assert "*" not in extra["Action"] and all(":" in a for a in extra["Action"])
+            assert extra["Condition"] == {"StringEquals": {"aws:PrincipalAccount": ACCOUNT_ID}}
 
 
 def test_interface_endpoints_sit_in_the_first_endpoint_zone_ids(graphs: Graphs, env):
