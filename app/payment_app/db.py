@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,14 +193,33 @@ async def transition(
     return _row(record)
 
 
-async def mark_event_published(pool: asyncpg.Pool, payment_id: str) -> None:
-    """Remember the terminal event went out so a redelivered message does not publish twice."""
-    async with pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE payments SET event_published_at = now() WHERE id = $1 "
-            "AND event_published_at IS NULL",
+@contextlib.asynccontextmanager
+async def event_publication(
+    pool: asyncpg.Pool, payment_id: str
+) -> AsyncIterator[Callable[[], Awaitable[None]] | None]:
+    """The payment's row, locked while its terminal event is recorded and published.
+
+    Yields `mark` (remember the event went out, in the same transaction) when this caller is to
+    publish; None when the event is out already or another worker holds the row right now.
+    Two deliveries of one payment (the outbox sends a message again after a crash) can both
+    find it terminal and unpublished; without the lock both would publish. The one that skips
+    may drop its message: the holder's message stays until the holder's mark commits.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        published = await conn.fetchrow(
+            "SELECT event_published_at FROM payments WHERE id = $1 FOR UPDATE SKIP LOCKED",
             payment_id,
         )
+        if published is None or published["event_published_at"] is not None:
+            yield None
+            return
+
+        async def mark() -> None:
+            await conn.execute(
+                "UPDATE payments SET event_published_at = now() WHERE id = $1", payment_id
+            )
+
+        yield mark
 
 
 async def ping(pool: asyncpg.Pool) -> None:

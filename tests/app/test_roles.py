@@ -78,7 +78,11 @@ async def test_service_reads_and_writes_work_as_the_app_role(pool: Any, app_conn
         pool, payment.id, "processing", "failed", failure_reason="x", processor_reference="r"
     )
     assert done is not None and done.failure_reason == "x"
-    await db.mark_event_published(pool, payment.id)
+    async with db.event_publication(pool, payment.id) as mark:  # the row lock, as the app role
+        assert mark is not None
+        await mark()
+    async with db.event_publication(pool, payment.id) as mark:
+        assert mark is None  # published: nobody publishes again
     stored = await db.get_payment(pool, payment.id)
     assert stored is not None and stored.event_published
     await db.ping(pool)

@@ -248,6 +248,36 @@ async def test_concurrent_process_calls_authorise_once(
     assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
 
 
+async def test_concurrent_deliveries_of_a_decided_payment_publish_one_event(
+    client: httpx.AsyncClient,
+    kit: Any,
+    settings: Settings,
+    pool: Any,
+    payment_cache: PaymentCache,
+    events_queue: str,
+    payment_body: dict[str, Any],
+) -> None:
+    """A duplicate message handled while the first is still publishing finds the payment
+    decided and unpublished too: it must skip, not publish the event a second time."""
+    payment_id = await kit.create_payment(client, payment_body)
+    assert await db.transition(pool, payment_id, "pending", "processing") is not None
+    assert await db.transition(pool, payment_id, "processing", "succeeded") is not None
+    worker = kit.worker(settings, pool, payment_cache, kit.counting_processor())
+    real_sns = worker.sns
+
+    class SlowSns:
+        def publish(self, **kwargs: Any) -> Any:
+            time.sleep(0.5)  # the publish is in flight while the other delivery looks
+            return real_sns.publish(**kwargs)
+
+    worker.sns = SlowSns()
+    outcomes = await asyncio.gather(worker.process(payment_id), worker.process(payment_id))
+    assert all(o.status == "succeeded" for o in outcomes)
+    stored = await db.get_payment(pool, payment_id)
+    assert stored is not None and stored.event_published
+    assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
+
+
 async def test_two_workers_two_messages_authorise_once(
     client: httpx.AsyncClient,
     kit: Any,

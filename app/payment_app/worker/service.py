@@ -387,6 +387,16 @@ class PaymentWorker:
         return payment
 
     async def _record_and_publish(self, payment: Payment) -> None:
+        """The transaction record and the terminal event, once: under the payment's row lock, so
+        a duplicate message handled at the same time skips instead of publishing again.
+        """
+        async with db.event_publication(self.pool, payment.id) as mark:
+            if mark is None:
+                return
+            await self._put_record_and_event(payment)
+            await mark()
+
+    async def _put_record_and_event(self, payment: Payment) -> None:
         record = records.transaction_record(payment, self.settings.environment)
         await asyncio.to_thread(
             self.s3.put_object,
@@ -407,7 +417,6 @@ class PaymentWorker:
             publish["MessageGroupId"] = payment.merchant_id
             publish["MessageDeduplicationId"] = event["event_id"]
         await asyncio.to_thread(self.sns.publish, **publish)
-        await db.mark_event_published(self.pool, payment.id)
 
     async def _heartbeat(self, lease: _Lease) -> None:
         """Keep the message invisible while we work, and a held claim fresh.
