@@ -76,6 +76,13 @@ class Estimate:
     def max(self) -> float:
         return sum(line.max for line in self.lines)
 
+    def largest_idle(self) -> str:
+        """The LARGEST resources by idle cost, named with their kind: where the money goes."""
+        top = sorted(self.lines, key=lambda ln: -ln.idle)[:LARGEST]
+        return ", ".join(
+            f"{ln.name} ({ln.type.rsplit(':', 1)[-1]}) {_money(ln.idle)}" for ln in top
+        )
+
     def concerns(self) -> dict[str, tuple[float, float]]:
         """Idle and max per concern, largest idle first."""
         sums: dict[str, tuple[float, float]] = {}
@@ -156,9 +163,7 @@ def text_report(est: Estimate, table: PriceTable) -> list[str]:
     for name, (idle, high) in est.concerns().items():
         out.append(f"    {name:<16}{_money(idle):>10}  {_money(high):>10}")
     out.append(f"  {'total':<18}{_money(est.idle):>10}  {_money(est.max):>10}")
-    top = sorted(est.lines, key=lambda ln: -ln.idle)[:LARGEST]
-    named = (f"{ln.name} ({ln.type.rsplit(':', 1)[-1]}) {_money(ln.idle)}" for ln in top)
-    out.append("  largest idle: " + ", ".join(named))
+    out.append(f"  largest idle: {est.largest_idle()}")
     out.append("  assumptions")
     out.extend(f"    - {note}" for note in est.assumptions)
     return out
@@ -180,14 +185,10 @@ def markdown_section(estimates: Sequence[Estimate], table: PriceTable) -> list[s
             f"{name} {_money(idle)} ({_money(high)})"
             for name, (idle, high) in est.concerns().items()
         )
-        top = sorted(est.lines, key=lambda ln: -ln.idle)[:LARGEST]
-        largest = ", ".join(
-            f"{ln.name} {ln.type.rsplit(':', 1)[-1]} {_money(ln.idle)}" for ln in top
-        )
         out += [
             "",
             f"- **{est.env}** per concern, idle (at max): {concerns}.",
-            f"  Largest idle: {largest}.",
+            f"  Largest idle: {est.largest_idle()}.",
         ]
     return out
 
@@ -293,7 +294,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run_cli(argv: Sequence[str] | None = None) -> int:
-    """`cost` on its own, until offline/cli.py registers it: same arguments, same exit codes."""
+    """`cost` without the rest of the CLI (the tests drive it so): same arguments and exits."""
     parser = argparse.ArgumentParser(prog="python -m offline")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser(sub)

@@ -206,11 +206,11 @@ async def event_publication(
     may drop its message: the holder's message stays until the holder's mark commits.
     """
     async with pool.acquire() as conn, conn.transaction():
-        published = await conn.fetchrow(
+        row = await conn.fetchrow(
             "SELECT event_published_at FROM payments WHERE id = $1 FOR UPDATE SKIP LOCKED",
             payment_id,
         )
-        if published is None or published["event_published_at"] is not None:
+        if row is None or row["event_published_at"] is not None:
             yield None
             return
 

@@ -888,6 +888,28 @@ class Kit:
         """The simulated acquirer counting its calls (`.calls`)."""
         return CountingProcessor(delay)
 
+    def events(
+        self,
+        queue_url: str,
+        expected: int | None = 1,
+        wait: float = 3.0,
+        payment_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Events read (and deleted) off a subscriber queue, polled until `expected` arrived or
+        `wait` ran out; `expected=None` polls for all of `wait` (to see that none follow).
+        With `payment_id`, only that payment's events are taken; others stay on the queue."""
+        sqs, found = self.aws("sqs"), list[dict[str, Any]]()
+        deadline = time.monotonic() + wait
+        while (expected is None or len(found) < expected) and time.monotonic() < deadline:
+            for message in sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", []):
+                event = json.loads(message["Body"])
+                if payment_id is None or event["payment_id"] == payment_id:
+                    found.append(event)
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
     def events_queue(self, topic_arn: str) -> str:
         """A fresh SQS queue subscribed to the events topic (raw delivery)."""
         sqs = self.aws("sqs")

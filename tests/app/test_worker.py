@@ -25,20 +25,6 @@ pytestmark = pytest.mark.asyncio
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 
 
-def read_events(
-    kit: Any, queue_url: str, expected: int = 1, wait: float = 3.0
-) -> list[dict[str, Any]]:
-    sqs, events = kit.aws("sqs"), list[dict[str, Any]]()
-    deadline = time.monotonic() + wait
-    while len(events) < expected and time.monotonic() < deadline:
-        for message in sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", []):
-            events.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return events
-
-
 async def test_pending_to_succeeded_with_event_and_log(
     client: httpx.AsyncClient,
     kit: Any,
@@ -73,7 +59,7 @@ async def test_pending_to_succeeded_with_event_and_log(
     assert record["payment_id"] == payment_id and record["status"] == "succeeded"
     assert token not in raw.decode()
 
-    events = read_events(kit, events_queue)
+    events = kit.events(events_queue)
     assert [(e["type"], e["payment_id"]) for e in events] == [("payment.succeeded", payment_id)]
 
 
@@ -93,7 +79,7 @@ async def test_decline_ends_failed(
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "failed"
     assert stored.failure_reason == "insufficient_funds"
-    assert [e["type"] for e in read_events(kit, events_queue)] == ["payment.failed"]
+    assert [e["type"] for e in kit.events(events_queue)] == ["payment.failed"]
 
 
 async def test_redelivery_is_idempotent(
@@ -112,7 +98,7 @@ async def test_redelivery_is_idempotent(
     second = await worker.process(payment_id)  # e.g. the same message delivered twice
     assert first.status == second.status == "succeeded"
     assert processor.calls == 1
-    assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
+    assert len(kit.events(events_queue, expected=2, wait=1.0)) == 1
 
 
 async def test_transient_errors_retry_then_dead_letter(
@@ -245,7 +231,7 @@ async def test_concurrent_process_calls_authorise_once(
     assert sorted(type(o).__name__ for o in outcomes) == ["ClaimHeldError", "Payment"]
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "succeeded"
-    assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
+    assert len(kit.events(events_queue, expected=2, wait=1.0)) == 1
 
 
 async def test_concurrent_deliveries_of_a_decided_payment_publish_one_event(
@@ -275,7 +261,7 @@ async def test_concurrent_deliveries_of_a_decided_payment_publish_one_event(
     assert all(o.status == "succeeded" for o in outcomes)
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.event_published
-    assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
+    assert len(kit.events(events_queue, expected=2, wait=1.0)) == 1
 
 
 async def test_two_workers_two_messages_authorise_once(
@@ -307,7 +293,7 @@ async def test_two_workers_two_messages_authorise_once(
     assert processor.calls == 1
     stored = await db.get_payment(pool, payment_id)
     assert stored is not None and stored.status == "succeeded"
-    assert len(read_events(kit, events_queue, expected=2, wait=1.0)) == 1
+    assert len(kit.events(events_queue, expected=2, wait=1.0)) == 1
 
 
 async def test_stale_claim_is_taken_over_and_a_live_one_is_not(

@@ -33,18 +33,8 @@ def json_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 
 def events_for(kit: Any, queue_url: str, payment_id: str, wait: float = 2.0) -> list[str]:
-    """Event types published for one payment (the session's events subscriber queue)."""
-    sqs, found = kit.aws("sqs"), list[str]()
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        for message in sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", []):
-            event = json.loads(message["Body"])
-            if event["payment_id"] == payment_id:
-                found.append(event["type"])
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return found
+    """Event types published for one payment, polled for all of `wait` seconds."""
+    return [e["type"] for e in kit.events(queue_url, None, wait, payment_id)]
 
 
 async def test_dead_lettered_pending_payment_fails_like_a_terminal_transition(
