@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import uuid
@@ -25,6 +26,7 @@ from alembic import command
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from payment_app import merchants, migrate
+from payment_app.cardscan import contains_pan
 from payment_app.config import Settings
 from payment_app.migrate import MasterCredentials
 
@@ -72,6 +74,20 @@ async def test_create_key_stores_only_the_digest_of_the_secret(
     for text in dumped:
         assert secret not in text and secret.encode().hex() not in text
         assert issued.api_key not in text
+
+
+async def test_a_key_that_would_read_as_a_card_number_is_never_issued(
+    owner_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A random hex id with a card number's digits in it (this one is a Diners PAN) is drawn
+    again: a key is shown to an operator and may reach a log, where it would be redacted."""
+    card_like, plain = "f364549385444400", "0123abcd4567ef89"
+    assert contains_pan(card_like) and not contains_pan(plain)
+    drawn = iter([card_like, plain])
+    monkeypatch.setattr(secrets, "token_hex", lambda _: next(drawn))
+    issued = await merchants.create_key(owner_conn, _merchant())
+    assert issued.key_id == plain
+    assert not contains_pan(issued.api_key)
 
 
 async def test_list_keys_per_merchant_and_all_without_the_hash(owner_conn: Any) -> None:
