@@ -180,7 +180,7 @@ class ComputeConfig(Section):
     )
     cpu_architecture: Literal["X86_64", "ARM64"] = Field(
         description="CPU architecture of both tasks and of the image the program builds "
-        "(ARM64: Graviton, about 20% cheaper per vCPU-hour on Fargate)"
+        "(ARM64: Graviton, about 20% cheaper per vCPU-hour on Fargate, on demand and on Spot)"
     )
     worker_spot: bool = Field(
         description="run the worker on Fargate Spot (about 70% cheaper; a task may be stopped "
@@ -211,17 +211,12 @@ class ComputeConfig(Section):
                         f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}",
                     )
                 )
-        # NOTE: "Linux tasks with the ARM64 architecture don't support the Fargate Spot capacity
-        # provider" (Amazon ECS Developer Guide, "AWS Fargate capacity providers"): the worker's
-        # tasks would never be placed.
-        if self.worker_spot and self.cpu_architecture == "ARM64":
-            failed.append(
-                (
-                    ("worker_spot", "cpu_architecture"),
-                    "worker_spot = true needs cpu_architecture = X86_64: Fargate Spot runs only "
-                    "X86_64 Linux tasks, got ARM64",
-                )
-            )
+        # NOTE: ARM64 with Spot is allowed. The ECS API Reference (CapacityProviderStrategyItem,
+        # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CapacityProviderStrategyItem.html)
+        # now says "FARGATE_SPOT supports Linux tasks with the ARM64 architecture on platform
+        # version 1.4.0 or later", and AWS Batch's RuntimePlatform page no longer lists ARM64 among
+        # what Spot refuses; older copies of the Developer Guide ("AWS Fargate capacity providers")
+        # still say X86_64 only. The services run platform version LATEST, which is 1.4.0.
         if failed:
             raise RuleViolationsError(failed)
         return self
@@ -302,7 +297,7 @@ class DatabaseConfig(Section):
 
 
 class CacheConfig(Section):
-    """ElastiCache Redis replication group sizing."""
+    """ElastiCache (Valkey) replication group sizing."""
 
     node_type: str = Field(
         pattern=r"^cache\.(t4g|t3|m6g|m7g|r6g|r7g)\.[a-z0-9]+$",

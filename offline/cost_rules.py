@@ -117,7 +117,7 @@ def fargate_service(service: Resource, graph: Graph, table: PriceTable) -> list[
     gb = float(td.get("memory")) / 1024
     low, high, notes = _scaling(service, graph)
     launch = _launch(service)
-    # Spot runs X86_64 only (the profile refuses ARM64 with Spot); its table key says so.
+    # Spot has its own rows per architecture (Fargate Spot runs X86_64 and ARM64 tasks).
     kind = "fargate_spot" if launch else "fargate"
     task_hour = vcpu * price(table, f"{kind}.{family}.vcpu_hour") + gb * price(
         table, f"{kind}.{family}.gb_hour"
@@ -161,12 +161,21 @@ def aurora_cluster(cluster: Resource, graph: Graph, table: PriceTable) -> list[C
 
 
 def cache_group(group: Resource, graph: Graph, table: PriceTable) -> list[Charge]:
-    """Node price x nodes x hours; a replication group does not autoscale here."""
+    """Node price (the engine's: Valkey nodes cost less) x nodes x hours; no autoscaling here."""
     node = str(group.get("nodeType"))
+    engine = str(group.get("engine") or "redis")
     nodes = group.get("numCacheClusters")
     if nodes is None:
         nodes = int(group.get("numNodeGroups", 1)) * (int(group.get("replicasPerNodeGroup", 0)) + 1)
-    return [hourly(table, nodes, nodes, f"elasticache.node_hour.{node}", f"{nodes} x {node}")]
+    return [
+        hourly(
+            table,
+            nodes,
+            nodes,
+            f"elasticache.{engine}.node_hour.{node}",
+            f"{nodes} x {node} {engine}",
+        )
+    ]
 
 
 def vpc_endpoint(endpoint: Resource, graph: Graph, table: PriceTable) -> list[Charge]:

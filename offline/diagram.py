@@ -108,7 +108,7 @@ KINDS: dict[str, tuple[str, str, str]] = {
         "aws/database/aurora-instance.png",
     ),
     "aws:elasticache/replicationGroup:ReplicationGroup": (
-        "Redis replication group",
+        "Valkey replication group",
         "store",
         "aws/database/elasticache-for-redis.png",
     ),

@@ -1,11 +1,11 @@
-"""ElastiCache Redis replication group whose clients authenticate with IAM, not a password.
+"""ElastiCache (Valkey) replication group whose clients authenticate with IAM, not a password.
 
 Creates, under one `payment:cache:Cache` component:
 - an ElastiCache subnet group on the private subnets (ElastiCache.7: not the default group);
 - the service's ElastiCache user (authentication mode IAM, user id = user name, the access string
   `APP_ACCESS_STRING`), a replacement `default` user that is switched off, and the user group
   holding both: no password exists, so none can leak, expire or need rotating;
-- the replication group: Redis, encrypted at rest on the data key and in transit (TLS required,
+- the replication group: Valkey, encrypted at rest on the data key and in transit (TLS required,
   which IAM authentication needs), on that user group, `1 + replica_count` nodes spread over
   the AZs with automatic failover and multi-AZ exactly when replicas exist, daily snapshots,
   minor version upgrades, slow and engine logs delivered as JSON to the pre-created CloudWatch
@@ -29,8 +29,19 @@ from payment_platform.logs import LogsOutputs
 from payment_platform.network import NetworkOutputs
 from payment_platform.security import SecurityOutputs
 
-ENGINE = "redis"
-ENGINE_VERSION = "7.1"
+# NOTE: Valkey, not Redis OSS: node-based Valkey costs "up to 20% lower cost per node", and a
+# Redis OSS cache upgrades to Valkey in place "without downtime" (ElastiCache FAQ,
+# https://aws.amazon.com/elasticache/faqs/). Valkey 8 speaks the Redis protocol the service uses
+# (GET/SET/DEL/PING, ACL users, AUTH with an IAM token: Valkey or Redis OSS 7 and above, per
+# "Authenticating with IAM"); the tests' Debian redis-server stands in for it.
+ENGINE = "valkey"
+ENGINE_VERSION = "8.0"
+# NOTE: users and the user group stay on the "redis" engine. "A user group configured for the
+# VALKEY engine can only contain users with an authentication mechanism (password or IAM)", so it
+# could not hold our switched-off `default` user (no password), and "when using RBAC with Valkey
+# clusters, user groups with both engine VALKEY and engine REDIS can be used" (ElastiCache User
+# Guide, "Role-Based Access Control (RBAC)", below).
+USER_ENGINE = "redis"
 PORT = 6379
 # The ElastiCache user the API and worker connect as (IAM authentication): only the `payment:`
 # keys the status cache uses, only GET/SET/DEL and PING (the client's health check). No
@@ -44,7 +55,7 @@ APP_ACCESS_STRING = "on ~payment:* -@all +get +set +del +ping"
 # ElastiCache access strings take `on`/`off` and ACL rules but no passwords and no `reset`
 # (ElastiCache User Guide, "Role-Based Access Control (RBAC)":
 # https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/Clusters.RBAC.html); both strings here
-# keep to that, and users and groups use the engine "redis" (also for Valkey, per that page).
+# keep to that.
 DEFAULT_USER_NAME = "default"
 DEFAULT_ACCESS_STRING = "off -@all"
 
@@ -120,7 +131,7 @@ def _app_user(profile: Profile, scope: Scope) -> aws.elasticache.User:
         "cache-app-user",
         user_id=user_id,
         user_name=user_id,
-        engine=ENGINE,
+        engine=USER_ENGINE,
         access_string=APP_ACCESS_STRING,
         authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="iam"),
         opts=scope.named,
@@ -135,7 +146,7 @@ def _user_group(
         "cache-default-user",
         user_id=profile.name("cache-default"),
         user_name=DEFAULT_USER_NAME,
-        engine=ENGINE,
+        engine=USER_ENGINE,
         access_string=DEFAULT_ACCESS_STRING,
         # "off" refuses every login; CreateUser still wants an authentication mode.
         authentication_mode=aws.elasticache.UserAuthenticationModeArgs(type="no-password-required"),
@@ -144,7 +155,7 @@ def _user_group(
     return aws.elasticache.UserGroup(
         "cache-users",
         user_group_id=profile.name("cache-users"),
-        engine=ENGINE,
+        engine=USER_ENGINE,
         user_ids=[default_user.user_id, app_user.user_id],
         opts=scope.named,
     )

@@ -67,7 +67,7 @@ def test_request_path_alb_to_api_to_database(prod: Diagram) -> None:
     )
     assert _edge(prod, alb.id, api.id).label == port
     assert _edge(prod, api.id, database.id).label == "5432"
-    assert _edge(prod, api.id, prod.find("Redis replication group").id).label == "6379"
+    assert _edge(prod, api.id, prod.find("Valkey replication group").id).label == "6379"
     # The committed files draw the same path.
     mermaid = diagram.MERMAID.read_text()
     assert f'{alb.id} -->|"{port}"| {api.id}' in mermaid
@@ -185,7 +185,7 @@ def test_tiers_come_from_subnets_and_route_tables(graphs: Graphs, prod: Diagram)
 
 
 def test_data_stores_sit_in_the_data_tier(prod: Diagram) -> None:
-    for kind in ("Aurora PostgreSQL cluster", "Aurora instances", "Redis replication group"):
+    for kind in ("Aurora PostgreSQL cluster", "Aurora instances", "Valkey replication group"):
         chain = prod.ancestry(prod.find(kind).id)
         assert [c.style for c in chain][:3] == [REGION, VPC, PRIVATE_TIER], (kind, chain)
         assert chain[-1].label == "data", (kind, chain)
@@ -216,7 +216,7 @@ def test_request_path_runs_left_to_right(prod: Diagram) -> None:
     )
     col = columns(prod)
     assert [col[n] for n in path[:5]] == [0, 1, 2, 3, 4]
-    assert col[prod.find("Redis replication group").id] == col[path[4]]
+    assert col[prod.find("Valkey replication group").id] == col[path[4]]
     # The message flow stands beside the path, never left of the service that feeds it.
     worker = prod.find("Fargate service", "worker").id
     assert col[worker] == col[path[3]]

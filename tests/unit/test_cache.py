@@ -1,4 +1,4 @@
-"""Cache: Redis encrypted at rest and in transit, clients authenticated by IAM (no password)."""
+"""Cache: Valkey encrypted at rest and in transit, clients authenticated by IAM (no password)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,10 @@ def test_sizing_and_backups_from_profile(graph: Graph) -> None:
     assert group.get("snapshotWindow") == profile.cache.snapshot_window
     assert group.get("maintenanceWindow") == profile.cache.maintenance_window
     assert group.get("autoMinorVersionUpgrade") is True
-    assert group.get("engine") == "redis"
-    assert group.get("engineVersion", "").startswith("7.")
+    # Valkey (nodes priced below Redis OSS's); IAM authentication needs Valkey 7.2 or later.
+    assert group.get("engine") == "valkey"
+    major, minor = (int(part) for part in group.get("engineVersion", "").split("."))
+    assert (major, minor) >= (7, 2)
     assert group.get("applyImmediately") is profile.cache.apply_immediately
 
 
@@ -107,8 +109,17 @@ def test_the_group_admits_only_the_iam_user_and_a_switched_off_default(graph: Gr
     group = graph.one(GROUP)
     users = graph.one(USER_GROUP)
     assert group.get("userGroupIds") == [users.id]
-    assert users.get("engine") == group.get("engine") == "redis"
     members = {str(u.id): u for u in graph.of_type(USER)}
+    # What CreateUserGroup and a Valkey cluster accept (ElastiCache RBAC): a Redis OSS cluster
+    # takes only "redis" user groups; a "valkey" group holds only users that authenticate
+    # (password or IAM), so not the switched-off default user.
+    allowed = {"redis", "valkey"} if group.get("engine") == "valkey" else {"redis"}
+    assert users.get("engine") in allowed
+    for user in members.values():
+        if users.get("engine") == "valkey":
+            assert user.get("authenticationMode", {}).get("type") in {"iam", "password"}
+        else:
+            assert user.get("engine") == "redis"
     assert sorted(users.get("userIds")) == sorted(members)
     default = [u for u in members.values() if u.get("userName") == "default"]
     assert len(default) == 1 and default[0].get("accessString").split()[0] == "off"

@@ -665,3 +665,15 @@ def test_the_worker_follows_the_spot_choice_and_the_api_stays_on_demand(env, spo
     assert providers.inputs["clusterName"] == graph.one("aws:ecs/cluster:Cluster").inputs["name"]
     for kind in ("api", "worker"):
         assert graph.waits_for(graph.one(SERVICE, kind), providers)
+
+
+def test_a_graviton_worker_on_spot_runs_where_spot_places_arm64_tasks(env):
+    # Fargate Spot places ARM64 Linux tasks on platform version 1.4.0 or later only (LATEST is
+    # 1.4.0); the profile allows the pair, so the service must not pin an older version.
+    graph = _compute_with(env, cpu_architecture="ARM64", worker_spot=True)
+    worker = graph.one(SERVICE, "worker").inputs
+    (strategy,) = worker["capacityProviderStrategies"]
+    assert strategy["capacityProvider"] == "FARGATE_SPOT"
+    assert graph.one(TASK, "worker").inputs["runtimePlatform"]["cpuArchitecture"] == "ARM64"
+    version = worker["platformVersion"]
+    assert version == "LATEST" or tuple(map(int, version.split("."))) >= (1, 4, 0)

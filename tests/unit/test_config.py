@@ -525,12 +525,6 @@ def test_high_availability_minimums(root: Path) -> None:
     assert "network.az_count" in message and "3 AZs" in message
 
 
-def test_spot_is_refused_for_arm64_tasks(root: Path) -> None:
-    message = config_error(root, compute={"cpu_architecture": "ARM64", "worker_spot": True})
-    assert "compute.worker_spot" in message and "compute.cpu_architecture" in message
-    assert "X86_64" in message
-
-
 def test_production_refuses_the_worker_on_spot(root: Path) -> None:
     (root / "environments/suffixes/dev.toml").write_text(
         "[deployment]\nproduction = true\nhigh_availability = true\n[compute]\nworker_spot = true\n"

@@ -107,8 +107,9 @@ def test_arm_tasks_are_priced_at_the_arm_rates() -> None:
     assert line(graviton, "api").idle < line(x86, "api").idle
 
 
-def test_spot_capacity_is_priced_at_the_spot_rates_and_says_so() -> None:
-    spot = [
+def on_spot(resources: list[Resource]) -> list[Resource]:
+    """The same resources with the service on the Fargate Spot capacity provider."""
+    return [
         dataclasses.replace(
             r,
             inputs={
@@ -119,17 +120,34 @@ def test_spot_capacity_is_priced_at_the_spot_rates_and_says_so() -> None:
         )
         if r.type == "aws:ecs/service:Service"
         else r
-        for r in fargate(scaling=(1, 2))
+        for r in resources
     ]
-    est = cost.estimate(graph(*spot), TABLE)
-    on_demand = cost.estimate(graph(*fargate(scaling=(1, 2))), TABLE)
-    spot_month = (
-        0.5 * TABLE.usd("fargate_spot.x86.vcpu_hour") + 1.0 * TABLE.usd("fargate_spot.x86.gb_hour")
+
+
+def spot_task_month(family: str, vcpu: float, gb: float) -> float:
+    return (
+        vcpu * TABLE.usd(f"fargate_spot.{family}.vcpu_hour")
+        + gb * TABLE.usd(f"fargate_spot.{family}.gb_hour")
     ) * HOURS
+
+
+def test_spot_capacity_is_priced_at_the_spot_rates_and_says_so() -> None:
+    est = cost.estimate(graph(*on_spot(fargate(scaling=(1, 2)))), TABLE)
+    on_demand = cost.estimate(graph(*fargate(scaling=(1, 2))), TABLE)
+    spot_month = spot_task_month("x86", 0.5, 1.0)
     assert line(est, "api").idle == pytest.approx(spot_month)
     assert line(est, "api").max == pytest.approx(2 * spot_month)
     assert line(est, "api").idle < line(on_demand, "api").idle
     assert cost_rules.FARGATE_SPOT in est.assumptions
+
+
+def test_arm_tasks_on_spot_are_priced_at_the_arm_spot_rates() -> None:
+    est = cost.estimate(graph(*on_spot(arm(fargate(scaling=(1, 2))))), TABLE)
+    x86_spot = cost.estimate(graph(*on_spot(fargate(scaling=(1, 2)))), TABLE)
+    arm_on_demand = cost.estimate(graph(*arm(fargate(scaling=(1, 2)))), TABLE)
+    assert line(est, "api").idle == pytest.approx(spot_task_month("arm64", 0.5, 1.0))
+    assert line(est, "api").idle < line(x86_spot, "api").idle
+    assert line(est, "api").idle < line(arm_on_demand, "api").idle
 
 
 def aurora(min_acu: float, max_acu: float, *, secret: bool = False) -> list[Resource]:
@@ -213,8 +231,24 @@ def test_cache_costs_node_price_times_nodes_times_hours() -> None:
         numCacheClusters=2,
     )
     est = cost.estimate(graph(group), TABLE)
-    expected = 2 * TABLE.usd("elasticache.node_hour.cache.t4g.small") * HOURS
+    expected = 2 * TABLE.usd("elasticache.redis.node_hour.cache.t4g.small") * HOURS
     assert (est.idle, est.max) == pytest.approx((expected, expected))
+
+
+def test_a_valkey_cache_is_priced_at_the_valkey_node_rate() -> None:
+    def group(engine: str | None) -> Resource:
+        kind = "aws:elasticache/replicationGroup:ReplicationGroup"
+        if engine is None:
+            return res(kind, "cache", nodeType="cache.t4g.small", numCacheClusters=2)
+        return res(kind, "cache", nodeType="cache.t4g.small", numCacheClusters=2, engine=engine)
+
+    valkey = cost.estimate(graph(group("valkey")), TABLE)
+    assert valkey.idle == pytest.approx(
+        2 * TABLE.usd("elasticache.valkey.node_hour.cache.t4g.small") * HOURS
+    )
+    # No engine input is Redis OSS, the provider's default.
+    redis = cost.estimate(graph(group(None)), TABLE)
+    assert redis.idle == cost.estimate(graph(group("redis")), TABLE).idle > valkey.idle
 
 
 def test_an_unknown_billable_kind_stops_the_estimate_naming_it() -> None:
@@ -235,7 +269,7 @@ def test_a_price_missing_from_the_table_stops_the_estimate_naming_the_key() -> N
         numCacheClusters=1,
     )
     with pytest.raises(
-        UnpricedError, match=r"no price `elasticache\.node_hour\.cache\.m5\.24xlarge`"
+        UnpricedError, match=r"no price `elasticache\.redis\.node_hour\.cache\.m5\.24xlarge`"
     ):
         cost.estimate(graph(group), TABLE)
 
