@@ -73,10 +73,10 @@ def arm(resources: list[Resource]) -> list[Resource]:
     ]
 
 
-def task_month(family: str, vcpu: float, gb: float) -> float:
+def task_month(family: str, vcpu: float, gb: float, kind: str = "fargate") -> float:
+    """One task's month at the table's `kind` (fargate or fargate_spot) rates for `family`."""
     return (
-        vcpu * TABLE.usd(f"fargate.{family}.vcpu_hour")
-        + gb * TABLE.usd(f"fargate.{family}.gb_hour")
+        vcpu * TABLE.usd(f"{kind}.{family}.vcpu_hour") + gb * TABLE.usd(f"{kind}.{family}.gb_hour")
     ) * HOURS
 
 
@@ -124,17 +124,10 @@ def on_spot(resources: list[Resource]) -> list[Resource]:
     ]
 
 
-def spot_task_month(family: str, vcpu: float, gb: float) -> float:
-    return (
-        vcpu * TABLE.usd(f"fargate_spot.{family}.vcpu_hour")
-        + gb * TABLE.usd(f"fargate_spot.{family}.gb_hour")
-    ) * HOURS
-
-
 def test_spot_capacity_is_priced_at_the_spot_rates_and_says_so() -> None:
     est = cost.estimate(graph(*on_spot(fargate(scaling=(1, 2)))), TABLE)
     on_demand = cost.estimate(graph(*fargate(scaling=(1, 2))), TABLE)
-    spot_month = spot_task_month("x86", 0.5, 1.0)
+    spot_month = task_month("x86", 0.5, 1.0, "fargate_spot")
     assert line(est, "api").idle == pytest.approx(spot_month)
     assert line(est, "api").max == pytest.approx(2 * spot_month)
     assert line(est, "api").idle < line(on_demand, "api").idle
@@ -145,7 +138,7 @@ def test_arm_tasks_on_spot_are_priced_at_the_arm_spot_rates() -> None:
     est = cost.estimate(graph(*on_spot(arm(fargate(scaling=(1, 2))))), TABLE)
     x86_spot = cost.estimate(graph(*on_spot(fargate(scaling=(1, 2)))), TABLE)
     arm_on_demand = cost.estimate(graph(*arm(fargate(scaling=(1, 2)))), TABLE)
-    assert line(est, "api").idle == pytest.approx(spot_task_month("arm64", 0.5, 1.0))
+    assert line(est, "api").idle == pytest.approx(task_month("arm64", 0.5, 1.0, "fargate_spot"))
     assert line(est, "api").idle < line(x86_spot, "api").idle
     assert line(est, "api").idle < line(arm_on_demand, "api").idle
 
